@@ -1,0 +1,38 @@
+"""The audit trail: one explicit call per event, made by the services (never by signals)."""
+from dataclasses import dataclass
+
+from accounts.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking, from where: what services need to know about a request to audit it."""
+
+    ip: str | None = None
+    user_agent: str = ""
+    channel: str = ""
+
+    @classmethod
+    def from_request(cls, request, *, channel: str) -> "RequestContext":
+        return cls(
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            channel=channel,
+        )
+
+
+CLI = RequestContext(channel="cli")
+
+
+def audit_record(*, kind: str, tenant_id: str, user=None, username: str = "", actor=None, ctx: RequestContext | None = None) -> AuditEvent:
+    ctx = ctx or RequestContext()
+    return AuditEvent.objects.create(
+        tenant_id=tenant_id,
+        user=user,
+        username=(user.username if user is not None else username)[:150],
+        actor=actor,
+        kind=kind,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        channel=ctx.channel,
+    )

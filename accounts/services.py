@@ -1,0 +1,215 @@
+"""Everything that writes users: creation, changes, and the password step of signing in."""
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import lockout
+from accounts.audit import RequestContext, audit_record
+from accounts.errors import InvalidCredentials, LockedOut
+from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
+from accounts.notifications import notify_user
+from accounts.selectors import normalize_username
+from accounts.tokens import refresh_tokens_revoke
+
+Kind = AuditEvent.Kind
+
+
+def _validate_username(username: str) -> str:
+    name = normalize_username(username)
+    if not name:
+        raise ValidationError({"username": ValidationError("A username is required.", code="required")})
+    if len(name) > 150:
+        raise ValidationError({"username": ValidationError("At most 150 characters.", code="max_length")})
+    try:
+        UnicodeUsernameValidator()(name)
+    except ValidationError as exc:
+        raise ValidationError({"username": exc.error_list}) from None
+    return name
+
+
+def _validate_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": ValidationError("Enter a valid email address.", code="invalid")}) from None
+    return User.objects.normalize_email(email)
+
+
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.error_list}) from None
+
+
+def user_create(
+    *,
+    tenant,
+    username: str,
+    email: str,
+    password: str | None = None,
+    mfa_method: str = MfaMethod.NONE,
+    is_admin: bool = False,
+    is_superuser: bool = False,
+    is_active: bool = True,
+) -> User:
+    """Create a user; every value is checked before anything is written.
+
+    Raises ``ValidationError`` with per-field errors; a taken username has code ``username_taken``.
+    """
+    errors: dict[str, list] = {}
+    for field, check in (("username", lambda: _validate_username(username)), ("email", lambda: _validate_email(email))):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update(exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages})
+    if mfa_method not in MfaMethod.values:
+        errors["mfa_method"] = [f"Choose one of: {', '.join(MfaMethod.values)}."]
+    if errors:
+        raise ValidationError(errors)
+    user = User(
+        tenant=tenant,
+        username=normalize_username(username),
+        email=_validate_email(email),
+        mfa_method=mfa_method,
+        is_tenant_admin=is_admin,
+        is_staff=is_admin or is_superuser,
+        is_superuser=is_superuser,
+        is_active=is_active,
+    )
+    if password:
+        _validate_password(password, user)
+    user.set_password(password or None)
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError(
+            {"username": ValidationError("That username is already taken in this tenant.", code="username_taken")}
+        ) from None
+    return user
+
+
+def user_update(*, user: User, actor: User | None = None, ctx: RequestContext | None = None, **changes) -> User:
+    """Change a user's plain fields (``username``, ``email``, ``mfa_method``, ``is_admin``, ``is_active``)."""
+    allowed = {"username", "email", "mfa_method", "is_admin", "is_active"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
+    if "username" in changes:
+        changes["username"] = _validate_username(changes["username"])
+    if "email" in changes:
+        changes["email"] = _validate_email(changes["email"])
+    if "mfa_method" in changes and changes["mfa_method"] not in MfaMethod.values:
+        raise ValidationError({"mfa_method": f"Choose one of: {', '.join(MfaMethod.values)}."})
+    if "is_admin" in changes:
+        user.is_tenant_admin = bool(changes.pop("is_admin"))
+        user.is_staff = user.is_tenant_admin or user.is_superuser
+    for field, value in changes.items():
+        setattr(user, field, value)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"username": ValidationError("That username is already taken in this tenant.", code="username_taken")}
+        ) from None
+    return user
+
+
+def user_set_password(*, user: User, password: str, actor: User | None = None, ctx: RequestContext | None = None) -> User:
+    """Set a new password: validated, hashed, refresh tokens revoked, audited."""
+    _validate_password(password, user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        refresh_tokens_revoke(user=user)
+        audit_record(kind=Kind.PASSWORD_CHANGED, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+    return user
+
+
+def user_unlock(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> User:
+    with transaction.atomic():
+        lockout.unlock(model=User, pk=user.pk)
+        audit_record(kind=Kind.UNLOCK, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+    user.refresh_from_db(fields=["failed_password_count", "failed_code_count", "locked_until"])
+    return user
+
+
+def user_reset_mfa(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> User:
+    """Lost phone: clear the app secret, recovery codes and pending email codes; revoke refresh
+    tokens; audit; tell the user. The method stays, so an app user sets the app up again."""
+    from mfa.services import mfa_factors_clear
+
+    with transaction.atomic():
+        mfa_factors_clear(user=user)
+        refresh_tokens_revoke(user=user)
+        audit_record(kind=Kind.MFA_RESET, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+    notify_user(user=user, kind="mfa_reset")
+    return user
+
+
+def user_delete(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> None:
+    with transaction.atomic():
+        refresh_tokens_revoke(user=user)
+        user.delete()
+
+
+def password_login(*, tenant, username: str, password: str, ctx: RequestContext | None = None) -> User:
+    """The password step, for the pages and the API alike.
+
+    The attempt is counted *before* the hash is checked (one conditional UPDATE; no row lock
+    held across Argon2), so parallel guesses cannot exceed the limit; a success gives it back.
+    An unknown username is counted the same way on an ``UnknownLogin`` row and costs one
+    dummy hash, so neither the answer nor the time tells whether the user exists.
+    """
+    name = normalize_username(username)[:150]
+    password = password if isinstance(password, str) else ""
+    user = User.objects.select_related("tenant").filter(tenant=tenant, username=name).first() if name else None
+    model, pk = (User, user.pk) if user is not None else (UnknownLogin, _unknown_login_pk(tenant, name))
+    attempt = lockout.register_failure(
+        model=model,
+        pk=pk,
+        counter="password",
+        limit=tenant.password_max_attempts,
+        lockout_seconds=tenant.lockout_seconds,
+    )
+    if not attempt.allowed:
+        raise LockedOut(lockout.seconds_left(attempt.locked_until))
+    if user is not None and user.check_password(password) and user.is_active:
+        lockout.reset(model=User, pk=user.pk)
+        user.failed_password_count = user.failed_code_count = 0
+        user.locked_until = None
+        return user
+    if user is None:
+        make_password(password)  # the same cost as checking a real hash
+    audit_record(kind=Kind.LOGIN_FAILURE, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
+    if attempt.locked_until is not None:
+        audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
+        if user is not None:
+            notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
+    raise InvalidCredentials()
+
+
+def _unknown_login_pk(tenant, name: str) -> int:
+    row = UnknownLogin.objects.filter(tenant=tenant, username=name).values_list("pk", flat=True).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return UnknownLogin.objects.create(tenant=tenant, username=name).pk
+    except IntegrityError:  # created by a parallel request
+        return UnknownLogin.objects.get(tenant=tenant, username=name).pk
+
+
+def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
+    """The whole sign-in (every factor) is done: stamp last_login and audit it."""
+    now = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    user.last_login = now
+    audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)

@@ -1,0 +1,15 @@
+"""Log formatting: one line per record. An exception is named (type, message and where it
+was raised), never dumped as a traceback with local values, so logs cannot leak secrets."""
+import logging
+import traceback
+
+
+class OneLineFormatter(logging.Formatter):
+    def formatException(self, exc_info) -> str:
+        exc_type, exc, tb = exc_info
+        where = traceback.extract_tb(tb)[-1] if tb else None
+        place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
+        return f"[{exc_type.__name__}{place}]"
+
+    def formatStack(self, stack_info) -> str:
+        return ""

@@ -1,0 +1,263 @@
+"""Second factors: set-up, sending email codes, and the one home of "verify a code and count
+the failure" (django-otp's ``verify_token``: atomic, row lock, check allowed → verify →
+reset or count), used by the pages and the API alike."""
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import lockout
+from accounts.audit import RequestContext, audit_record
+from accounts.errors import EmailUnavailable, InvalidCode, LockedOut, ResendTooSoon
+from accounts.models import AuditEvent, MfaMethod, User
+from accounts.notifications import notify_user, render_mail
+from accounts.tokens import AMR_OTP, AMR_RECOVERY
+from mfa import crypto, recovery, totp
+from mfa.models import EmailCode, RecoveryCode, TOTPDevice
+
+logger = logging.getLogger(__name__)
+Kind = AuditEvent.Kind
+
+
+@dataclass(frozen=True)
+class Verified:
+    amr: list[str]
+    recovery_codes: list[str] | None = None  # set when this finished an app set-up
+    used_recovery_code: bool = False
+
+
+def mask_email(email: str) -> str:
+    """``alice@example.com`` → ``a***@example.com``."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def totp_confirmed(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def enrollment_needed(user: User, *, enroll: str = "") -> str:
+    """What the pending sign-in must do next: ``setup`` (app), ``choose``, ``verify`` or ``""`` (done)."""
+    method = enroll or user.mfa_method
+    if method == MfaMethod.TOTP:
+        return "verify" if not enroll and totp_confirmed(user) else "setup"
+    if method == MfaMethod.EMAIL:
+        return "verify"
+    return "choose" if user.tenant.mfa_required else ""
+
+
+# --- authenticator app set-up --------------------------------------------------------------
+
+def totp_device_begin(*, user: User) -> str:
+    """The secret being set up (a new one unless set-up is already under way). Plain, for display only."""
+    device = TOTPDevice.objects.filter(user=user).first()
+    if device is not None and device.confirmed_at is None:
+        try:
+            return crypto.decrypt(device.secret_encrypted)
+        except crypto.InvalidToken:
+            pass
+    if device is not None and device.confirmed_at is not None:
+        raise ValueError("The app is already set up; reset MFA first.")
+    secret = totp.generate_secret()
+    TOTPDevice.objects.update_or_create(
+        user=user, defaults={"secret_encrypted": crypto.encrypt(secret), "confirmed_at": None, "last_step": 0}
+    )
+    return secret
+
+
+def totp_provisioning(*, user: User, secret: str) -> dict:
+    issuer = user.tenant.effective_issuer
+    uri = totp.otpauth_uri(secret=secret, issuer=issuer, username=user.username)
+    return {
+        "secret": secret,
+        "otpauthUri": uri,
+        "qrSvg": totp.qr_svg(uri, title=f"QR code to add {user.username} at {issuer} to an authenticator app"),
+    }
+
+
+def recovery_codes_replace(*, user: User) -> list[str]:
+    """A new set of recovery codes; the old set stops working. Returns the plain codes, once."""
+    codes = [recovery.generate_code() for _ in range(settings.MFA_RECOVERY_CODE_COUNT)]
+    with transaction.atomic():
+        RecoveryCode.objects.filter(user=user).delete()
+        RecoveryCode.objects.bulk_create(
+            [RecoveryCode(user=user, code_hash=crypto.salted_hash(recovery.normalize(c))) for c in codes]
+        )
+    return codes
+
+
+def recovery_codes_regenerate(*, user: User, ctx: RequestContext | None = None) -> list[str]:
+    with transaction.atomic():
+        codes = recovery_codes_replace(user=user)
+        audit_record(kind=Kind.RECOVERY_CODES_REGENERATED, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    return codes
+
+
+def recovery_codes_left(*, user: User) -> int:
+    return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def mfa_factors_clear(*, user: User) -> None:
+    """Forget every factor's state: app secret, recovery codes, pending email codes."""
+    TOTPDevice.objects.filter(user=user).delete()
+    RecoveryCode.objects.filter(user=user).delete()
+    EmailCode.objects.filter(user=user).delete()
+
+
+# --- emailed codes -------------------------------------------------------------------------
+
+def email_code_send(*, user: User, ctx: RequestContext | None = None) -> dict:
+    """Create and mail a code, honouring the tenant's resend gap across processes (row lock).
+
+    Raises ``ResendTooSoon`` or ``EmailUnavailable`` (then nothing is written).
+    Returns ``{"sentTo", "resendAfter"}``.
+    """
+    tenant = user.tenant
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        last = EmailCode.objects.filter(user=user).order_by("-created_at").values_list("created_at", flat=True).first()
+        if last is not None and tenant.email_resend_seconds:
+            wait = tenant.email_resend_seconds - (now - last).total_seconds()
+            if wait > 0:
+                raise ResendTooSoon(int(wait + 0.999))
+        code = f"{secrets.randbelow(10**6):06d}"
+        EmailCode.objects.create(
+            user=user,
+            code_hash=crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code"),
+            created_at=now,
+            expires_at=now + timedelta(seconds=tenant.email_code_ttl_seconds),
+        )
+        subject, body = render_mail(
+            "mfa/email/code",
+            {"user": user, "tenant": tenant, "code": code, "sent_at": now, "minutes": max(tenant.email_code_ttl_seconds // 60, 1), "seconds": tenant.email_code_ttl_seconds},
+        )
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+        except Exception:
+            logger.warning("could not email a sign-in code to user %s", user.pk)
+            transaction.set_rollback(True)
+            raise EmailUnavailable() from None
+    return {"sentTo": mask_email(user.email), "resendAfter": tenant.email_resend_seconds}
+
+
+def _email_code_consume(user: User, code: str) -> bool:
+    digest = crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code")
+    now = timezone.now()
+    matched = False
+    for stored in EmailCode.objects.filter(user=user, expires_at__gt=now).values_list("code_hash", flat=True):
+        matched |= hmac.compare_digest(stored.encode(), digest.encode())
+    if matched:
+        EmailCode.objects.filter(user=user).delete()  # the first code used ends them all
+    return matched
+
+
+def _recovery_code_consume(user: User, code: str) -> bool:
+    found = None
+    for pk, stored in RecoveryCode.objects.filter(user=user, used_at__isnull=True).values_list("pk", "code_hash"):
+        if crypto.salted_hash_matches(code, stored) and found is None:
+            found = pk
+    if found is None:
+        return False
+    return RecoveryCode.objects.filter(pk=found, used_at__isnull=True).update(used_at=timezone.now()) == 1
+
+
+# --- the one place a code is judged --------------------------------------------------------
+
+def code_verify(*, user: User, code: str, enroll: str = "", ctx: RequestContext | None = None, unix_time: float | None = None) -> Verified:
+    """Judge one code for ``user`` and count it: the one home of this rule.
+
+    Holds the user's row lock for the judgement (microseconds, no hashing), so parallel
+    requests are judged one at a time and never more than the tenant's limit. Accepts,
+    by the pending step: an app code (replay-proof), an emailed code, or a recovery code.
+    Raises ``LockedOut`` or ``InvalidCode``.
+    """
+    tenant = user.tenant
+    method = enroll or user.mfa_method
+    unix_time = time.time() if unix_time is None else unix_time
+    with transaction.atomic():
+        state = User.objects.select_for_update().filter(pk=user.pk).values("locked_until").get()
+        if lockout.seconds_left(state["locked_until"]):
+            raise LockedOut(lockout.seconds_left(state["locked_until"]))
+        result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
+        if result is not None:
+            lockout.reset(model=User, pk=user.pk)
+        else:
+            attempt = lockout.register_failure(
+                model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
+            )
+            audit_record(kind=Kind.CODE_FAILURE, tenant_id=tenant.id, user=user, ctx=ctx)
+            if attempt.locked_until is not None:
+                audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, ctx=ctx)
+    if result is None:
+        if attempt.locked_until is not None:
+            notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
+            raise LockedOut(lockout.seconds_left(attempt.locked_until))
+        raise InvalidCode(attempt.remaining)
+    if enroll or result.recovery_codes is not None:
+        notify_user(user=user, kind="factor_setup", method=MfaMethod(method).label)
+    return result
+
+
+def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, ctx) -> Verified | None:
+    code = totp.normalize_code(raw)
+    if method == MfaMethod.TOTP:
+        device = TOTPDevice.objects.filter(user=user).first()
+        if device is None:
+            return None
+        if code is not None:
+            return _totp_accept(user, device, code, unix_time=unix_time, ctx=ctx)
+        if device.confirmed_at is not None and not enroll:
+            return _recovery_accept(user, raw, ctx=ctx)
+        return None
+    if method == MfaMethod.EMAIL:
+        if code is not None and _email_code_consume(user, code):
+            if enroll:
+                User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.EMAIL)
+                user.mfa_method = MfaMethod.EMAIL
+                audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
+            return Verified(amr=AMR_OTP)
+        return _recovery_accept(user, raw, ctx=ctx) if not enroll else None
+    return None
+
+
+def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float, ctx) -> Verified | None:
+    try:
+        secret = crypto.decrypt(device.secret_encrypted)
+    except crypto.InvalidToken:
+        logger.error("TOTP secret of user %s cannot be decrypted with the configured keys", user.pk)
+        return None
+    step = totp.match_step(secret, code, unix_time=unix_time)
+    if step is None:
+        return None
+    # Replay guard: the check and the write are one statement.
+    accepted = TOTPDevice.objects.filter(pk=device.pk, last_step__lt=step).update(
+        last_step=step, confirmed_at=device.confirmed_at or timezone.now()
+    )
+    if not accepted:
+        audit_record(kind=Kind.REPLAY_REFUSED, tenant_id=user.tenant_id, user=user, ctx=ctx)
+        return None
+    if device.confirmed_at is not None:
+        return Verified(amr=AMR_OTP)
+    # This code finished the app's set-up.
+    if user.mfa_method != MfaMethod.TOTP:
+        User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.TOTP)
+        user.mfa_method = MfaMethod.TOTP
+    codes = recovery_codes_replace(user=user)
+    audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    return Verified(amr=AMR_OTP, recovery_codes=codes)
+
+
+def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:
+    code = recovery.normalize(raw)
+    if code is None or not _recovery_code_consume(user, code):
+        return None
+    audit_record(kind=Kind.RECOVERY_CODE_USED, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    return Verified(amr=AMR_RECOVERY, used_recovery_code=True)

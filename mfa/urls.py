@@ -1,0 +1,11 @@
+from django.urls import path
+
+from mfa import views
+
+app_name = "mfa"
+
+urlpatterns = [
+    path("mfa/setup/", views.SetupView.as_view(), name="setup"),
+    path("mfa/choose/", views.ChooseView.as_view(), name="choose"),
+    path("mfa/verify/", views.VerifyView.as_view(), name="verify"),
+]

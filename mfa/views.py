@@ -1,0 +1,128 @@
+"""The second-factor pages of a pending sign-in: set-up, choose, verify."""
+import time
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.generic import FormView
+
+from accounts.audit import RequestContext
+from accounts.errors import AuthFailure
+from accounts.forms import as_validation_error
+from accounts.models import MfaMethod
+from accounts.views import continue_sign_in, finish_sign_in, safe_next, NEXT_SESSION_KEY
+from mfa import pending as pending_login
+from mfa import totp
+from mfa.forms import ChooseForm, CodeForm
+from mfa.services import code_verify, email_code_send, enrollment_needed, mask_email, totp_device_begin, totp_provisioning
+from tenants.mixins import TenantMixin
+
+
+@method_decorator(never_cache, name="dispatch")
+class PendingStepMixin(TenantMixin):
+    """Only for a live pending sign-in whose next step is this page's ``step``."""
+
+    step = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        self.pending, self.user = pending_login.session_user(request, tenant=self.tenant)
+        if self.pending is None:
+            messages.info(request, "Please sign in first. Sign-ins waiting for a code expire after 10 minutes.")
+            return redirect("accounts:login", tenant_id=self.tenant.id)
+        needed = enrollment_needed(self.user, enroll=self.pending.enroll)
+        if needed != self.step:
+            return continue_sign_in(request, self.tenant, self.pending, self.user)
+        return super().dispatch(request, *args, **kwargs)
+
+    def ctx(self) -> RequestContext:
+        return RequestContext.from_request(self.request, channel="web")
+
+
+class ChooseView(PendingStepMixin, FormView):
+    step = "choose"
+    template_name = "mfa/choose.html"
+    form_class = ChooseForm
+
+    def form_valid(self, form):
+        self.pending.enroll = form.cleaned_data["method"]
+        pending_login.session_save(self.request, self.pending)
+        return continue_sign_in(self.request, self.tenant, self.pending, self.user)
+
+
+class SetupView(PendingStepMixin, FormView):
+    step = "setup"
+    template_name = "mfa/setup.html"
+    form_class = CodeForm
+
+    def get_context_data(self, **kwargs):
+        secret = totp_device_begin(user=self.user)
+        provisioning = totp_provisioning(user=self.user, secret=secret)
+        return super().get_context_data(
+            qr_svg=provisioning["qrSvg"],
+            manual_key=totp.format_secret(secret),
+            issuer=self.tenant.effective_issuer,
+            username=self.user.username,
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        try:
+            result = code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
+        except AuthFailure as exc:
+            form.add_error("code", as_validation_error(exc))
+            return self.form_invalid(form)
+        next_url = safe_next(self.request, self.request.session.get(NEXT_SESSION_KEY))
+        response = finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)
+        return render(
+            self.request,
+            "mfa/recovery_codes.html",
+            {"tenant": self.tenant, "codes": result.recovery_codes or [], "continue_url": next_url or response.url},
+        )
+
+
+class VerifyView(PendingStepMixin, FormView):
+    step = "verify"
+    template_name = "mfa/verify.html"
+
+    def method(self) -> str:
+        return self.pending.enroll or self.user.mfa_method
+
+    def get_form(self, form_class=None):
+        return CodeForm(**self.get_form_kwargs(), allow_recovery=self.method() == MfaMethod.TOTP)
+
+    def get(self, request, *args, **kwargs):
+        if self.method() == MfaMethod.EMAIL and not self.pending.email_sent_at:
+            self._send()
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        if request.POST.get("action") == "resend" and self.method() == MfaMethod.EMAIL:
+            self._send()
+            return redirect("mfa:verify", tenant_id=self.tenant.id)
+        return super().post(request, *args, **kwargs)
+
+    def _send(self) -> None:
+        try:
+            email_code_send(user=self.user, ctx=self.ctx())
+        except AuthFailure as exc:
+            messages.error(self.request, exc.message)
+            return
+        self.pending.email_sent_at = time.time()
+        pending_login.session_save(self.request, self.pending)
+        messages.success(self.request, f"We sent a code to {mask_email(self.user.email)}.")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            method=self.method(), masked_email=mask_email(self.user.email), email_sent=bool(self.pending.email_sent_at), **kwargs
+        )
+
+    def form_valid(self, form):
+        try:
+            result = code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
+        except AuthFailure as exc:
+            form.add_error("code", as_validation_error(exc))
+            return self.form_invalid(form)
+        if result.used_recovery_code:
+            messages.warning(self.request, "You signed in with a recovery code. It cannot be used again.")
+        return finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)

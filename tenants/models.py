@@ -1,0 +1,92 @@
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+TENANT_ID_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{1,62}\Z",
+    message="A tenant id is 2–63 characters: lowercase letters, digits and hyphens, not starting with a hyphen.",
+    code="invalid_tenant_id",
+)
+ISSUER_VALIDATOR = RegexValidator(
+    r"^[^:]+\Z", message="The issuer cannot contain a colon.", code="invalid_issuer"
+)
+
+
+class Tenant(models.Model):
+    """A customer organisation: its users, and the MFA and lockout policy they sign in under."""
+
+    id = models.CharField(
+        primary_key=True,
+        max_length=63,
+        validators=[TENANT_ID_VALIDATOR],
+        help_text="The tenant's id as it appears in every URL. Chosen at creation and never changed.",
+    )
+    name = models.CharField(max_length=200, help_text="The name people see on sign-in pages and in emails.")
+    mfa_max_attempts = models.PositiveSmallIntegerField(
+        "MFA attempt limit",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "How many wrong codes (authenticator app, email or recovery code) a person may enter "
+            "before their account is locked for the lockout period. 1–100."
+        ),
+    )
+    password_max_attempts = models.PositiveSmallIntegerField(
+        "password attempt limit",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "How many wrong passwords may be entered for one username before that account is "
+            "locked for the lockout period. 1–100."
+        ),
+    )
+    lockout_seconds = models.PositiveIntegerField(
+        "lockout period (seconds)",
+        default=300,
+        validators=[MinValueValidator(1), MaxValueValidator(86400)],
+        help_text=(
+            "How long a locked account must wait. During this time every sign-in attempt is "
+            "refused, even with the right password or code; afterwards the counters start again "
+            "from zero. 1–86400 seconds (one day)."
+        ),
+    )
+    mfa_required = models.BooleanField(
+        "MFA required",
+        default=False,
+        help_text=(
+            "When on, people without a second factor must choose and set up an authenticator "
+            "app or email codes the next time they sign in."
+        ),
+    )
+    email_code_ttl_seconds = models.PositiveIntegerField(
+        "email code lifetime (seconds)",
+        default=600,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
+        help_text="How long an emailed code can be used. 1–600 seconds (NIST's ceiling is ten minutes).",
+    )
+    email_resend_seconds = models.PositiveIntegerField(
+        "email resend gap (seconds)",
+        default=60,
+        validators=[MinValueValidator(0), MaxValueValidator(3600)],
+        help_text="The shortest wait between two emailed codes for the same person. 0–3600 seconds.",
+    )
+    issuer = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[ISSUER_VALIDATOR],
+        help_text=(
+            "The name authenticator apps show next to the account. Leave empty to use the "
+            "tenant's name. At most 64 characters, no colon."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the tenant was created.")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def effective_issuer(self) -> str:
+        """The issuer for authenticator apps: the set one, else the display name without colons."""
+        return self.issuer or self.name.replace(":", " ").strip()[:64] or self.id
