@@ -30,7 +30,8 @@ def otpauth_uri(*, secret: str, issuer: str, username: str) -> str:
 
 def qr_svg(uri: str, *, title: str) -> str:
     """The URI as an inline SVG QR code (segno), with a title for assistive technology."""
-    return segno.make(uri, error="m").svg_inline(scale=5, border=4, title=title, dark="#000", light="#fff")
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, title=title, dark="#000", light="#fff")
+    return svg.replace("<svg ", '<svg role="img" ', 1)
 
 
 def format_secret(secret: str) -> str:
