@@ -1,15 +1,546 @@
-from django.contrib import admin
+"""The admin site: tenant admins run their tenant from it, platform operators run every tenant.
+
+Signing in
+    The admin has no password form of its own. ``/admin/login/`` sends people to Gatehouse's
+    sign-in (``/login/`` asks for the tenant id, then ``/tenant/ID/login/?next=/admin/``), so the
+    admin is reached through the same password step, lockout and second factor as every other
+    page. A pending sign-in (password right, code not yet given) is not a sign-in: it opens no
+    admin page. As a second line, the admin also refuses a session that did not pass a second
+    factor when the person has one (or their tenant requires one): see ``admin_allowed``.
+    Only ``accounts.backends.TenantBackend`` is installed; Django's ``ModelBackend`` is not, so
+    two tenants with the same username never make a sign-in ambiguous.
+
+Operators
+    A platform operator is a superuser who belongs to an operators' tenant, like any other user,
+    and signs in through it — typically ``ops``::
+
+        python manage.py create_tenant ops --name "Platform operators" --mfa-required
+        python manage.py create_user ops root --email root@example.com --password … --superuser
+
+    then ``/admin/`` → tenant ``ops`` → username and password → second factor. With
+    ``--mfa-required`` the operator must set up a second factor at first sign-in. An operators'
+    tenant is an ordinary tenant: it needs no special case in the sign-in code, its own lockout
+    policy applies, and its usernames cannot collide with a customer's.
+
+Scoping
+    Tenant admins (``is_tenant_admin``; the services set ``is_staff`` for them) get
+    ``TENANT_ADMIN_PERMISSIONS`` and see only their own tenant: its settings, its users (never
+    operators) and its audit events; another tenant's object URL is a 404
+    (``tenants.admin.TenantScopedAdminMixin``). They cannot create tenants, make superusers or
+    move a user to another tenant (the tenant is fixed at creation for everyone).
+
+Secrets
+    No admin page shows a TOTP secret, a code hash or a refresh token: the ``mfa`` models are
+    not registered, the user page shows MFA *status* only, and simplejwt's token admins (which
+    would show whole refresh tokens to operators) are unregistered.
+
+Everything that writes goes through ``accounts.services`` (the same functions as the API),
+with ``actor`` and a ``RequestContext`` on channel ``admin``, so the audit trail names the admin.
+
+Notices
+    The emails (account locked, second factor set up, MFA reset) are the templates
+    ``accounts/email/<kind>_subject.txt`` and ``<kind>_message.txt``. To change them without
+    editing the project, put files with the same names under a directory listed before
+    ``BASE_DIR / "templates"`` in ``TEMPLATES[0]["DIRS"]`` (``yourdir/accounts/email/…``).
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm, BaseUserCreationForm, UsernameField
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.audit import RequestContext, audit_record
+from accounts.models import AuditEvent, MfaMethod, User
+from accounts.selectors import normalize_username
+from accounts.services import user_create, user_delete, user_reset_mfa, user_set_password, user_unlock, user_update
+from mfa import pending as pending_login
+from mfa.models import TOTPDevice
+from mfa.services import recovery_codes_left
+from tenants.admin import TenantScopedAdminMixin, is_operator
+
+# --- the site: sign-in only through Gatehouse, with MFA ------------------------------------
+
+_stock_logout = admin.site.logout
 
 
-def _admin_login(request, extra_context=None):
-    """The admin's own password form is never used: sign-in goes through Gatehouse, with MFA."""
+def admin_allowed(request) -> bool:
+    """May this request use the admin site? An active staff member (tenant admin or operator)
+    whose session finished Gatehouse's sign-in with a second factor whenever they have one."""
+    user = request.user
+    if not (user.is_active and user.is_staff and (user.is_superuser or user.is_tenant_admin)):
+        return False
+    needs_mfa = user.mfa_method != MfaMethod.NONE or user.tenant.mfa_required
+    amr = request.session.get(pending_login.AMR_SESSION_KEY) or []
+    return "mfa" in amr if needs_mfa else bool(amr)
+
+
+def admin_login(request, extra_context=None):
+    """The admin's own password form is never used: sign-in goes through Gatehouse, with MFA.
+
+    Someone already signed in who may not use the admin gets a page saying so (sending them to
+    the sign-in again would only bring them back here).
+    """
     next_url = request.GET.get("next") or reverse("admin:index")
+    if admin_allowed(request):
+        return redirect(reverse("admin:index"))
+    if request.user.is_authenticated:
+        context = {**admin.site.each_context(request), "title": "No access to the admin site"}
+        return TemplateResponse(request, "admin/gatehouse_no_access.html", context, status=403)
     return redirect(f"{reverse('operator-login')}?{urlencode({'next': next_url})}")
 
 
-admin.site.login = _admin_login
+def admin_logout(request, extra_context=None):
+    if request.method == "POST" and request.user.is_authenticated:
+        audit_record(
+            kind=AuditEvent.Kind.LOGOUT,
+            tenant_id=request.user.tenant_id,
+            user=request.user,
+            ctx=RequestContext.from_request(request, channel="admin"),
+        )
+    return _stock_logout(request, extra_context)
+
+
+def admin_password_change(request, extra_context=None):
+    """"Change password" in the admin's header: the admin's own user page's password form,
+    which goes through ``user_set_password`` (validated, refresh tokens revoked, audited)."""
+    return redirect("admin:auth_user_password_change", request.user.pk)
+
+
+admin.site.has_permission = admin_allowed
+admin.site.login = admin_login
+admin.site.logout = admin_logout
+admin.site.password_change = admin_password_change
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
+admin.site.index_title = "Tenant administration"
+admin.site.site_url = None
+
+# Not used by Gatehouse (TenantBackend grants permissions by role), so not offered.
+admin.site.unregister(Group)
+
+
+def _unregister_token_admins() -> None:
+    """simplejwt's token-blacklist admins show whole refresh tokens (credentials): never offered."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    for model in (OutstandingToken, BlacklistedToken):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_token_admins()
+
+
+def admin_ctx(request) -> RequestContext:
+    return RequestContext.from_request(request, channel="admin")
+
+
+# --- users: forms ---------------------------------------------------------------------------
+
+def _username_taken(tenant_id, username: str, *, exclude_pk=None) -> bool:
+    return User.objects.filter(tenant_id=tenant_id, username=username).exclude(pk=exclude_pk).exists()
+
+
+USERNAME_TAKEN = "That username is already taken in this tenant."
+
+
+class UserAddForm(BaseUserCreationForm):
+    """Django's user-creation form (password typed twice, Django's password validators), saved
+    through ``accounts.services.user_create``. Usernames are unique per tenant; a tenant admin's
+    new users always join the admin's own tenant (``forced_tenant``, set per request)."""
+
+    forced_tenant = None
+
+    class Meta:
+        model = User
+        fields = ("username", "email", "tenant", "mfa_method", "is_tenant_admin", "is_superuser")
+        field_classes = {"username": UsernameField}
+
+    def clean_username(self):
+        return normalize_username(self.cleaned_data["username"])
+
+    def target_tenant(self):
+        return self.forced_tenant or self.cleaned_data.get("tenant")
+
+    def clean(self):
+        data = super().clean()
+        tenant, username = self.target_tenant(), data.get("username")
+        if tenant is not None and username and _username_taken(tenant.pk, username):
+            self.add_error("username", ValidationError(USERNAME_TAKEN, code="username_taken"))
+        return data
+
+    def save(self, commit=True):
+        """Creates the user (whatever ``commit`` says: the service is the one place users are made)."""
+        data = self.cleaned_data
+        self.instance = user_create(
+            tenant=self.target_tenant(),
+            username=data["username"],
+            email=data["email"],
+            password=data["password1"],
+            mfa_method=data.get("mfa_method") or MfaMethod.NONE,
+            is_admin=bool(data.get("is_tenant_admin")),
+            is_superuser=bool(data.get("is_superuser")),
+        )
+        self.save_m2m = lambda: None
+        return self.instance
+
+
+class UserChangeForm(forms.ModelForm):
+    """A user's plain fields; saved through ``accounts.services.user_update``."""
+
+    class Meta:
+        model = User
+        fields = ("username", "email", "mfa_method", "is_active", "is_tenant_admin", "is_superuser")
+        field_classes = {"username": UsernameField}
+
+    def clean_username(self):
+        username = normalize_username(self.cleaned_data["username"])
+        if _username_taken(self.instance.tenant_id, username, exclude_pk=self.instance.pk):
+            raise ValidationError(USERNAME_TAKEN, code="username_taken")
+        return username
+
+
+class PasswordSetForm(AdminPasswordChangeForm):
+    """Django's admin password form, minus "disable password-based authentication": every
+    Gatehouse user signs in with a password first."""
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields.pop("usable_password", None)
+        self.fields["password1"].required = self.fields["password2"].required = True
+
+
+# --- users: list filters --------------------------------------------------------------------
+
+class EnrolledFilter(admin.SimpleListFilter):
+    title = "MFA enrolled"
+    parameter_name = "enrolled"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        enrolled = Q(mfa_method=MfaMethod.EMAIL) | Q(app_confirmed=True)
+        if self.value() == "yes":
+            return queryset.filter(enrolled)
+        if self.value() == "no":
+            return queryset.exclude(enrolled)
+        return queryset
+
+
+class LockedFilter(admin.SimpleListFilter):
+    title = "locked"
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Locked now"), ("no", "Not locked"))
+
+    def queryset(self, request, queryset):
+        locked = Q(locked_until__gt=timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(locked)
+        if self.value() == "no":
+            return queryset.exclude(locked)
+        return queryset
+
+
+# --- users: MFA actions ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UserAction:
+    """An MFA action on users, offered on a user's page and as a bulk action; both ask first."""
+
+    name: str
+    label: str
+    confirm: str
+    service: Callable[..., User]
+    explanation: str
+    done: str
+
+    def perform(self, request, users) -> list[User]:
+        ctx = admin_ctx(request)
+        return [self.service(user=user, actor=request.user, ctx=ctx) for user in users]
+
+
+RESET_MFA = UserAction(
+    name="reset_mfa",
+    label="Reset MFA",
+    confirm="Yes, reset MFA",
+    service=user_reset_mfa,
+    explanation=(
+        "Their authenticator app's secret, their recovery codes and any emailed codes not yet used "
+        "are deleted, and they are signed out of apps using the API. Their MFA method stays: an "
+        "authenticator-app user sets the app up again, with a new QR code, at their next sign-in. "
+        "They are told by email."
+    ),
+    done="MFA reset for {names}: at their next sign-in they set up their second factor again.",
+)
+UNLOCK = UserAction(
+    name="unlock",
+    label="Unlock",
+    confirm="Yes, unlock",
+    service=user_unlock,
+    explanation=(
+        "Their failed-password and failed-code counts go back to zero and any lock is lifted, so "
+        "they can sign in again now."
+    ),
+    done="Unlocked {names}: they can sign in again now.",
+)
+USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK)}
+
+
+def _names(users) -> str:
+    names = [u.username for u in users]
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return f"{len(names)} user{'s' if len(names) != 1 else ''} ({shown})"
+
+
+# --- users: the admin -----------------------------------------------------------------------
+
+@admin.register(User)
+class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserAddForm
+    change_password_form = PasswordSetForm
+    list_display = ("username", "email", "mfa_method", "mfa_enrolled", "locked", "is_tenant_admin", "is_active", "last_login")
+    list_filter = ("mfa_method", EnrolledFilter, LockedFilter, "is_tenant_admin", "is_active")
+    search_fields = ("username", "email")
+    ordering = ("tenant_id", "username")
+    filter_horizontal = ()
+    actions = ("reset_mfa_selected", "unlock_selected")
+    mfa_status_fields = (
+        "mfa_enrolled",
+        "authenticator_app",
+        "recovery_codes_left",
+        "locked_until",
+        "failed_password_count",
+        "failed_code_count",
+    )
+    readonly_fields = ("id", "tenant", "password_link", *mfa_status_fields, "is_staff", "last_login", "created_at")
+
+    # Querysets: scoped by the mixin; operators are never shown to tenant admins.
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("tenant").annotate(
+            app_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False))
+        )
+        return queryset if is_operator(request) else queryset.filter(is_superuser=False)
+
+    # Pages
+    def get_fieldsets(self, request, obj=None):
+        operator = is_operator(request)
+        if obj is None:
+            account = ("username", "email", *(("tenant",) if operator else ()), "mfa_method", "is_tenant_admin")
+            return (
+                (None, {"fields": account}),
+                ("Password", {"fields": ("password1", "password2")}),
+                *((("Platform", {"fields": ("is_superuser",)}),) if operator else ()),
+            )
+        roles = ("is_active", "is_tenant_admin", *(("is_superuser",) if operator else ()), "is_staff")
+        return (
+            (None, {"fields": ("username", "email", "tenant", "id", "password_link")}),
+            ("Second factor", {"fields": ("mfa_method", *self.mfa_status_fields)}),
+            ("Roles", {"fields": roles}),
+            ("Dates", {"fields": ("created_at", "last_login")}),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and not is_operator(request):
+            form = type(form.__name__, (form,), {"forced_tenant": request.user.tenant})
+        return form
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                f"<path:object_id>/{action.name.replace('_', '-')}/",
+                self.admin_site.admin_view(self.user_action_view),
+                {"action_name": action.name},
+                name="%s_%s_%s" % (*info, action.name),
+            )
+            for action in USER_ACTIONS.values()
+        ] + super().get_urls()
+
+    # Read-only MFA status (never a secret, never a hash)
+    @admin.display(boolean=True, description="MFA enrolled")
+    def mfa_enrolled(self, obj):
+        return obj.mfa_method == MfaMethod.EMAIL or bool(getattr(obj, "app_confirmed", False))
+
+    @admin.display(description="authenticator app")
+    def authenticator_app(self, obj):
+        device = TOTPDevice.objects.filter(user=obj).values("confirmed_at", "created_at").first()
+        if device is None:
+            return "Not set up"
+        if device["confirmed_at"] is None:
+            return f"Set-up started {timezone.localtime(device['created_at']):%Y-%m-%d %H:%M}, not finished"
+        return f"Set up {timezone.localtime(device['confirmed_at']):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="recovery codes left")
+    def recovery_codes_left(self, obj):
+        return recovery_codes_left(user=obj)
+
+    @admin.display(boolean=True, description="locked now")
+    def locked(self, obj):
+        return obj.locked_until is not None and obj.locked_until > timezone.now()
+
+    @admin.display(description="password")
+    def password_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:auth_user_password_change", args=[obj.pk])
+        return format_html('<a href="{}">Set a new password</a> (also signs them out of apps using the API)', url)
+
+    # Writes: all through accounts.services
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return  # UserAddForm.save() created the user through user_create
+        names = {"is_tenant_admin": "is_admin"}
+        fields = {"username", "email", "mfa_method", "is_active", "is_tenant_admin"}
+        changes = {names.get(f, f): form.cleaned_data[f] for f in form.changed_data if f in fields}
+        # is_admin is always passed, so is_staff follows is_tenant_admin and (for operators) is_superuser.
+        changes.setdefault("is_admin", obj.is_tenant_admin)
+        user_update(user=obj, actor=request.user, ctx=admin_ctx(request), **changes)
+
+    def delete_model(self, request, obj):
+        user_delete(user=obj, actor=request.user, ctx=admin_ctx(request))
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            user_delete(user=user, actor=request.user, ctx=admin_ctx(request))
+
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        """Django's admin password page, saved through ``user_set_password``."""
+        user = self.get_object(request, unquote(id))
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        form = self.change_password_form(user, request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                user_set_password(user=user, password=form.cleaned_data["password1"], actor=request.user, ctx=admin_ctx(request))
+            except ValidationError as exc:
+                form.add_error("password2", exc.message_dict.get("password", exc.messages))
+            else:
+                self.log_change(request, user, [{"changed": {"fields": ["password"]}}])
+                update_session_auth_hash(request, user)
+                messages.success(request, f"Password changed for {user.username}. Their API sessions were signed out.")
+                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", user.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Set a new password: {user.username}",
+            "adminForm": admin.helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
+            "form_url": form_url,
+            "form": form,
+            "is_popup": False,
+            "add": True,
+            "change": False,
+            "has_delete_permission": False,
+            "has_change_permission": True,
+            "has_absolute_url": False,
+            "opts": self.opts,
+            "original": user,
+            "save_as": False,
+            "show_save": True,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/auth/user/change_password.html", context)
+
+    # MFA actions: one user (a button on their page) or many (the list's actions); both ask first.
+    def user_action_view(self, request, object_id, action_name):
+        action = USER_ACTIONS[action_name]
+        user = self.get_object(request, unquote(object_id))
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[user.pk])
+        if request.method == "POST":
+            action.perform(request, [user])
+            self.message_user(request, action.done.format(names=user.username), messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        return self._confirmation(request, action, [user], cancel_url=change_url)
+
+    def _bulk(self, request, queryset, action: UserAction):
+        users = list(queryset)
+        if request.POST.get("post") == "yes":
+            action.perform(request, users)
+            self.message_user(request, action.done.format(names=_names(users)), messages.SUCCESS)
+            return None
+        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        return self._confirmation(request, action, users, cancel_url=changelist, bulk=True)
+
+    def _confirmation(self, request, action, users, *, cancel_url, bulk=False):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{action.label}: are you sure?",
+            "action": action,
+            "bulk_action": f"{action.name}_selected" if bulk else "",
+            "users": users,
+            "now": timezone.now(),
+            "cancel_url": cancel_url,
+            "opts": self.opts,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/accounts/user/action_confirmation.html", context)
+
+    @admin.action(description="Reset MFA of the selected users…", permissions=["change"])
+    def reset_mfa_selected(self, request, queryset):
+        return self._bulk(request, queryset, RESET_MFA)
+
+    @admin.action(description="Unlock the selected users…", permissions=["change"])
+    def unlock_selected(self, request, queryset):
+        return self._bulk(request, queryset, UNLOCK)
+
+
+# --- the audit trail: read-only for everyone ------------------------------------------------
+
+class ChannelFilter(admin.SimpleListFilter):
+    title = "channel"
+    parameter_name = "channel"
+    CHANNELS = (("web", "Sign-in pages"), ("api", "API"), ("admin", "Admin site"), ("cli", "Command line"))
+
+    def lookups(self, request, model_admin):
+        return self.CHANNELS
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Append-only: nobody adds, changes or deletes an event here, operators included."""
+
+    list_display = ("created_at", "kind", "username", "actor", "channel", "ip")
+    list_filter = ("kind", "created_at", ChannelFilter)
+    list_select_related = ("actor", "tenant")
+    search_fields = ("username", "ip")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "kind", "tenant", "user", "username", "actor", "channel", "ip", "user_agent")
+    readonly_fields = fields
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -14,5 +14,7 @@ from .settings import *  # noqa: E402,F403
 ARGON2_MEMORY_KIB = 1024
 ARGON2_TIME_COST = 1
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Never scan a folder that collectstatic (e2e, bench) may be rewriting meanwhile.
+STATIC_ROOT = BASE_DIR / ".pytest-static-root-unused"  # noqa: F405
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "10000/min"}}  # noqa: F405

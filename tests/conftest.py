@@ -1,4 +1,6 @@
 """Shared fixtures and factories. Time-dependent tests freeze time (time-machine) or pass it."""
+import os
+import shutil
 import socket
 import threading
 from email import message_from_bytes
@@ -17,6 +19,17 @@ from tenants.services import tenant_create
 PASSWORD = "correct-horse-battery-9"
 # RFC 6238's SHA-1 test key ("12345678901234567890"), base32: a fixed secret with known codes.
 FIXED_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+
+def require_tool(name: str) -> str:
+    """The path of an executable a test needs; skips without it, but fails under GATEHOUSE_CI=1."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"needs {name!r} on PATH"
+        if os.environ.get("GATEHOUSE_CI") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def is_postgres() -> bool:
