@@ -16,7 +16,8 @@ class RequestContext:
     def from_request(cls, request, *, channel: str) -> "RequestContext":
         return cls(
             ip=request.META.get("REMOTE_ADDR") or None,
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            # NUL cannot be stored in a PostgreSQL text column; a client may send one.
+            user_agent=request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:300],
             channel=channel,
         )
 

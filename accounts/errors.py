@@ -76,3 +76,9 @@ class EnrollmentNotAllowed(AuthFailure):
     code = "enrollment_not_allowed"
     status = 409
     message = "This account has no authenticator app set-up to do."
+
+
+class InvalidRefreshToken(AuthFailure):
+    code = "invalid_token"
+    status = 401
+    message = "The refresh token is invalid, expired or already used. Please sign in again."

@@ -208,8 +208,37 @@ def _unknown_login_pk(tenant, name: str) -> int:
 
 
 def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
-    """The whole sign-in (every factor) is done: stamp last_login and audit it."""
+    """The whole sign-in (every factor) is done: stamp last_login and audit it (one commit).
+
+    The only place last_login is written: Django's own ``update_last_login`` receiver is
+    disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    User.objects.filter(pk=user.pk).update(last_login=now)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(last_login=now)
+        audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
     user.last_login = now
-    audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
+
+
+def user_change(
+    *,
+    user: User,
+    actor: User | None = None,
+    ctx: RequestContext | None = None,
+    password: str | None = None,
+    reset_mfa: bool = False,
+    unlock: bool = False,
+    **changes,
+) -> User:
+    """An admin's edit of a user (Users API): plain fields (see ``user_update``), a new
+    password, and the actions "reset MFA" and "unlock", all or nothing. The steps that can
+    be refused come first; each action is audited with the acting admin."""
+    with transaction.atomic():
+        if changes:
+            user_update(user=user, actor=actor, ctx=ctx, **changes)
+        if password is not None:
+            user_set_password(user=user, password=password, actor=actor, ctx=ctx)
+        if unlock:
+            user_unlock(user=user, actor=actor, ctx=ctx)
+        if reset_mfa:
+            user_reset_mfa(user=user, actor=actor, ctx=ctx)
+    return user

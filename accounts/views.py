@@ -45,7 +45,7 @@ def continue_sign_in(request, tenant, pending, user) -> HttpResponseRedirect:
 
 
 def finish_sign_in(request, tenant, user, *, amr) -> HttpResponseRedirect:
-    next_url = request.session.get(NEXT_SESSION_KEY)
+    next_url = request.session.pop(NEXT_SESSION_KEY, None)
     pending_login.complete_session_login(request, user, amr=amr)
     login_succeeded(user=user, ctx=RequestContext.from_request(request, channel="web"))
     return HttpResponseRedirect(safe_next(request, next_url) or reverse("accounts:account", kwargs={"tenant_id": tenant.id}))
@@ -72,6 +72,7 @@ class LoginView(TenantMixin, FormView):
         if self.request.user.is_authenticated:
             logout(self.request)
         pending = pending_login.session_start(self.request, form.user)
+        self.request.session.pop(NEXT_SESSION_KEY, None)  # a ?next= of an abandoned sign-in is not this one's
         if next_url:
             self.request.session[NEXT_SESSION_KEY] = next_url
         return continue_sign_in(self.request, self.tenant, pending, form.user)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("tenant/<slug:tenant_id>/v2/", include("accounts.api.urls")),
     path("tenant/<slug:tenant_id>/", include("accounts.urls")),
     path("tenant/<slug:tenant_id>/", include("mfa.urls")),
 ]

@@ -183,12 +183,19 @@ def code_verify(*, user: User, code: str, enroll: str = "", ctx: RequestContext 
     method = enroll or user.mfa_method
     unix_time = time.time() if unix_time is None else unix_time
     with transaction.atomic():
-        state = User.objects.select_for_update().filter(pk=user.pk).values("locked_until").get()
+        state = (
+            User.objects.select_for_update()
+            .filter(pk=user.pk)
+            .values("locked_until", "failed_password_count", "failed_code_count")
+            .get()
+        )
         if lockout.seconds_left(state["locked_until"]):
             raise LockedOut(lockout.seconds_left(state["locked_until"]))
         result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
         if result is not None:
-            lockout.reset(model=User, pk=user.pk)
+            # The row is locked, so its state is current: a clean row needs no UPDATE (one write per verify).
+            if state["failed_code_count"] or state["failed_password_count"] or state["locked_until"]:
+                lockout.reset(model=User, pk=user.pk)
         else:
             attempt = lockout.register_failure(
                 model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
@@ -261,3 +268,39 @@ def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:
         return None
     audit_record(kind=Kind.RECOVERY_CODE_USED, tenant_id=user.tenant_id, user=user, ctx=ctx)
     return Verified(amr=AMR_RECOVERY, used_recovery_code=True)
+
+
+# --- the API's enrollment choice -----------------------------------------------------------
+# A user without a method, in a tenant that requires one, gets an mfaToken that carries
+# ``enroll="totp"`` (the API's default choice). The token is signed and cannot change, so
+# the choice made afterwards lives in the database: calling ``auth/mfa/email/send`` chooses
+# email (an unexpired emailed code exists), calling ``auth/mfa/totp/setup`` chooses the app
+# again (the emailed codes go). The last call wins.
+
+def _enrolling(user: User, enroll: str) -> bool:
+    return bool(enroll) and user.mfa_method == MfaMethod.NONE
+
+
+def enrollment_method(*, user: User, enroll: str) -> str:
+    """The ``enroll`` to judge a code of this API sign-in with (see the note above)."""
+    if _enrolling(user, enroll) and EmailCode.objects.filter(user=user, expires_at__gt=timezone.now()).exists():
+        return MfaMethod.EMAIL
+    return enroll
+
+
+def enrollment_totp_begin(*, user: User, enroll: str) -> str:
+    """``totp_device_begin`` for an API sign-in; an enrolling user's email choice is dropped."""
+    with transaction.atomic():
+        if _enrolling(user, enroll):
+            EmailCode.objects.filter(user=user).delete()
+        return totp_device_begin(user=user)
+
+
+def enrollment_email_send(*, user: User, enroll: str, ctx: RequestContext | None = None) -> dict:
+    """``email_code_send`` for an API sign-in; for an enrolling user this chooses email (a
+    half-done app set-up is dropped). All or nothing: on ``ResendTooSoon`` or
+    ``EmailUnavailable`` nothing changes."""
+    with transaction.atomic():
+        if _enrolling(user, enroll):
+            TOTPDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
+        return email_code_send(user=user, ctx=ctx)

@@ -30,8 +30,11 @@ def otpauth_uri(*, secret: str, issuer: str, username: str) -> str:
 
 def qr_svg(uri: str, *, title: str) -> str:
     """The URI as an inline SVG QR code (segno), with a title for assistive technology."""
-    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, title=title, dark="#000", light="#fff")
-    return svg.replace("<svg ", '<svg role="img" ', 1)
+    qr = segno.make(uri, error="m")
+    # A viewBox as well as the natural size, so CSS can scale the code instead of clipping it.
+    svg = qr.svg_inline(scale=5, border=4, title=title, dark="#000", light="#fff", omitsize=True)
+    width, height = qr.symbol_size(scale=5, border=4)
+    return svg.replace("<svg ", f'<svg role="img" width="{width}" height="{height}" ', 1)
 
 
 def format_secret(secret: str) -> str:

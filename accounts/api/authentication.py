@@ -25,10 +25,12 @@ class TenantJWTAuthentication(JWTAuthentication):
             token = self.get_validated_token(raw)
         except (InvalidToken, TokenError):
             raise exceptions.AuthenticationFailed("The access token is invalid or expired.", code="invalid_token") from None
-        tenant_id = (request.parser_context or {}).get("kwargs", {}).get("tenant_id")
+        context = request.parser_context or {}
+        tenant_id = context.get("kwargs", {}).get("tenant_id")
         if not tenant_id or token.get("tid") != tenant_id:
             raise exceptions.AuthenticationFailed("This token is not valid for this tenant.", code="invalid_token")
-        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        # The API's views resolve the URL's tenant before authenticating (404 when unknown).
+        tenant = getattr(context.get("view"), "tenant", None) or Tenant.objects.filter(pk=tenant_id).first()
         user = user_get_or_none(tenant=tenant, user_id=token.get("sub")) if tenant else None
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("The user of this token does not exist or is inactive.", code="invalid_token")

@@ -10,7 +10,15 @@ def one_line(exc: ValidationError) -> str:
 
 
 class GatehouseCommand(BaseCommand):
-    """Turns ``ValidationError`` into a ``CommandError`` (exit 1, one line, no traceback)."""
+    """Turns ``ValidationError`` into a ``CommandError`` (exit 1, one line, no traceback).
+
+    Bad arguments exit 2 with argparse's one-line ``prog: error: …`` (the usage block
+    argparse prints first is left out; ``--help`` still shows it)."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.print_usage = lambda file=None: None
+        return parser
 
     def execute(self, *args, **options):
         try:

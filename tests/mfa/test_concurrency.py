@@ -1,0 +1,132 @@
+"""Parallel attempts on a real database (PostgreSQL): threads, each with its own connection.
+
+Like django-otp's ConcurrencyTestCase: N requests at once must not count more than the
+tenant's limit, and one valid TOTP code must be accepted exactly once.
+"""
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone as dt_timezone
+
+import pytest
+from django.db import connection
+
+from accounts.errors import AuthFailure
+from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
+from accounts.services import password_login
+from mfa import totp
+from mfa.services import code_verify
+from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+THREADS = 20
+LIMIT = 3
+
+
+def in_parallel(n: int, attempt) -> Counter:
+    """Run ``attempt()`` in ``n`` threads released together; count the outcomes (error codes or "ok")."""
+    barrier = threading.Barrier(n, timeout=30)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            barrier.wait()
+            try:
+                attempt()
+                outcome = "ok"
+            except AuthFailure as exc:
+                outcome = exc.code
+            except Exception as exc:  # noqa: BLE001 — reported, so the test fails with the reason
+                outcome = f"crash: {exc!r}"
+            with lock:
+                outcomes.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return Counter(outcomes)
+
+
+def wrong_code_for(step: int) -> str:
+    near = {totp.code_at_step(FIXED_SECRET, step + d) for d in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222") if c not in near)
+
+
+def test_parallel_wrong_codes_count_no_more_than_the_limit(postgres, tenant_factory, user_factory):
+    tenant = tenant_factory("race", "Race", mfa_max_attempts=LIMIT, lockout_seconds=600)
+    user = user_factory("racer", tenant=tenant, mfa_method=MfaMethod.TOTP)
+    confirm_totp(user)
+    wrong = wrong_code_for(totp.step_at(time.time()))
+
+    outcomes = in_parallel(THREADS, lambda: code_verify(user=User.objects.select_related("tenant").get(pk=user.pk), code=wrong))
+
+    # The first LIMIT-1 are judged wrong; the LIMIT-th is judged wrong and locks (answered
+    # locked_out); every other one meets the lock and is not judged at all.
+    assert outcomes == Counter({"invalid_code": LIMIT - 1, "locked_out": THREADS - LIMIT + 1})
+    user.refresh_from_db()
+    assert user.failed_code_count == LIMIT and user.locked_until is not None
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.CODE_FAILURE).count() == LIMIT
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.LOCKOUT).count() == 1
+
+
+def test_parallel_wrong_passwords_count_no_more_than_the_limit(postgres, tenant_factory, user_factory):
+    tenant = tenant_factory("race-pw", "Race", password_max_attempts=LIMIT, lockout_seconds=600)
+    user = user_factory("runner", tenant=tenant)
+
+    outcomes = in_parallel(THREADS, lambda: password_login(tenant=tenant, username="runner", password="wrong-password-x"))
+
+    # Passwords: the attempt that locks still answers invalid_credentials (it was judged).
+    assert outcomes == Counter({"invalid_credentials": LIMIT, "locked_out": THREADS - LIMIT})
+    user.refresh_from_db()
+    assert user.failed_password_count == LIMIT and user.locked_until is not None
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.LOGIN_FAILURE).count() == LIMIT
+
+
+def test_parallel_guesses_at_an_unknown_username_count_no_more_than_the_limit(postgres, tenant_factory):
+    tenant = tenant_factory("race-ghost", "Race", password_max_attempts=LIMIT, lockout_seconds=600)
+
+    outcomes = in_parallel(THREADS, lambda: password_login(tenant=tenant, username="ghost", password="wrong-password-x"))
+
+    assert outcomes == Counter({"invalid_credentials": LIMIT, "locked_out": THREADS - LIMIT})
+    row = UnknownLogin.objects.get(tenant=tenant, username="ghost")
+    assert row.failed_password_count == LIMIT and row.locked_until is not None
+
+
+def test_the_right_password_in_parallel_with_wrong_ones_never_exceeds_the_limit(postgres, tenant_factory, user_factory):
+    tenant = tenant_factory("race-mix", "Race", password_max_attempts=LIMIT, lockout_seconds=600)
+    user = user_factory("mixer", tenant=tenant)
+    turn = iter(range(THREADS))
+    lock = threading.Lock()
+
+    def attempt():
+        with lock:
+            i = next(turn)
+        password_login(tenant=tenant, username="mixer", password=PASSWORD if i % 2 else "wrong-password-x")
+
+    outcomes = in_parallel(THREADS, attempt)
+    assert not any(k.startswith("crash") for k in outcomes), outcomes
+    user.refresh_from_db()
+    assert user.failed_password_count <= LIMIT
+    assert outcomes["invalid_credentials"] == AuditEvent.objects.filter(
+        user=user, kind=AuditEvent.Kind.LOGIN_FAILURE
+    ).count()
+
+
+def test_a_valid_code_sent_by_eight_threads_is_accepted_once(postgres, tenant_factory, user_factory, time_machine):
+    tenant = tenant_factory("race-ok", "Race", mfa_max_attempts=100)
+    user = user_factory("twice", tenant=tenant, mfa_method=MfaMethod.TOTP)
+    confirm_totp(user)
+    time_machine.move_to(datetime(2030, 7, 7, 7, 7, 7, tzinfo=dt_timezone.utc), tick=False)  # one step for all
+    code = totp.code_at_step(FIXED_SECRET, totp.step_at(time.time()))
+
+    outcomes = in_parallel(8, lambda: code_verify(user=User.objects.select_related("tenant").get(pk=user.pk), code=code))
+
+    assert outcomes == Counter({"ok": 1, "invalid_code": 7})
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.REPLAY_REFUSED).count() == 7
