@@ -1,0 +1,188 @@
+"""Faults: the mail server, the database and Redis go away while the service runs. Every
+request fails cleanly (a status and a code, never a trace), nothing is counted or half
+written, and the service recovers by itself."""
+import json
+import threading
+import time
+from http import HTTPStatus
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import PASSWORD, Api, Browserless, error_of, no_trace
+
+pytestmark = pytest.mark.e2e
+
+
+def test_mail_server_down_answers_503_and_writes_nothing(cluster_stack, mailbox, used_secrets):
+    a, b = cluster_stack.servers
+    api = Api(a.url, "race", used_secrets)
+    db = cluster_stack.db
+    uid = db.user_id("race", "smtpdown")
+    token = api.login("smtpdown")["mfaToken"]
+    page = Browserless(b.url)
+    mailbox.stop()
+    try:
+        for _ in range(2):  # the second try is not "resend too soon": the first wrote nothing
+            answer = api.post("auth/mfa/email/send", {"mfaToken": token})
+            assert answer.status_code == HTTPStatus.SERVICE_UNAVAILABLE and error_of(answer) == "email_unavailable"
+        # The page says so too (its verify page sends the first code).
+        assert page.login("race", "smtpdown").headers["location"].endswith("/mfa/verify/")
+        verify = page.http.get("/tenant/race/mfa/verify/")
+        assert verify.status_code == HTTPStatus.OK and "could not send" in verify.text.lower()
+        no_trace(verify.text)
+        assert db.scalar("SELECT count(*) FROM mfa_emailcode WHERE user_id = ?", (uid,)) == 0
+        assert db.query("SELECT failed_code_count, locked_until FROM accounts_user WHERE id = ?", (uid,)) == [(0, None)]
+    finally:
+        mailbox.start()
+    sent = api.post("auth/mfa/email/send", {"mfaToken": token})
+    assert sent.status_code == HTTPStatus.ACCEPTED, sent.text
+    code = mailbox.code_for("smtpdown@example.com")
+    assert api.post("auth/mfa/verify", {"mfaToken": token, "code": code}).status_code == HTTPStatus.OK
+    api.close()
+    page.close()
+
+
+class Load:
+    """Sign-ins running in the background against both hosts: API logins and page logins.
+    Every answer is kept with the moment it came."""
+
+    def __init__(self, stack, secrets_box):
+        self.stack = stack
+        self.secrets = secrets_box
+        self.answers: list[tuple[str, float, int, str, str]] = []  # kind, when, status, content-type, body
+        self.tokens: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.api_logins, daemon=True), threading.Thread(target=self.page_logins, daemon=True)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+    def keep(self, kind: str, response: httpx.Response | None, error: str = "") -> None:
+        if response is None:
+            self.answers.append((kind, time.monotonic(), 0, "", error))
+        else:
+            self.answers.append((kind, time.monotonic(), response.status_code, response.headers.get("content-type", ""), response.text))
+
+    def api_logins(self) -> None:
+        clients = [Api(s.url, "race", self.secrets) for s in self.stack.servers]
+        n = 0
+        while not self.stop.is_set():
+            try:
+                answer = clients[n % 2].post("auth/login", {"username": "pgdown", "password": PASSWORD})
+                if answer.status_code == HTTPStatus.OK:
+                    self.tokens.append(answer.json()["refreshToken"])
+                self.keep("api", answer)
+            except httpx.HTTPError as exc:
+                self.keep("api", None, type(exc).__name__)
+            n += 1
+            time.sleep(0.05)
+        for c in clients:
+            c.close()
+
+    def page_logins(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            client = Browserless(self.stack.servers[n % 2].url)
+            try:
+                page = client.http.get("/tenant/race/login/")
+                self.keep("page", page)
+                if page.status_code == HTTPStatus.OK:
+                    self.keep("page", client.login("race", "pgdown"))
+            except (httpx.HTTPError, AssertionError) as exc:
+                self.keep("page", None, type(exc).__name__)
+            finally:
+                client.close()
+            n += 1
+            time.sleep(0.05)
+
+
+def test_database_restart_during_sign_ins_fails_cleanly_and_recovers(cluster_stack, used_secrets):
+    """Our own PostgreSQL cluster is stopped for a few seconds and started again while sign-ins
+    run on both hosts. Nothing is restarted on the Gatehouse side."""
+    cluster = cluster_stack.cluster
+    with Load(cluster_stack, used_secrets) as load:
+        time.sleep(1.0)
+        stopping_at = time.monotonic()
+        cluster.ctl("stop")
+        down_at = time.monotonic()
+        time.sleep(3.0)
+        up_at = time.monotonic()
+        cluster.ctl("start")
+        cluster.wait_ready()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the service comes back by itself, on both hosts
+            recent = [x for x in load.answers if x[1] > time.monotonic() - 1.5 and x[0] == "api"]
+            if len([x for x in recent if x[2] == HTTPStatus.OK]) >= 4:
+                break
+            time.sleep(0.2)
+    before = [x for x in load.answers if x[1] < stopping_at]
+    during = [x for x in load.answers if down_at + 0.5 < x[1] < up_at]
+    after = [x for x in load.answers if x[1] > up_at]
+    assert before and during and after
+    assert all(x[2] in (HTTPStatus.OK, HTTPStatus.FOUND) for x in before), {x[2] for x in before}
+    assert all(x[2] >= 500 for x in during), [(x[0], x[2], x[4][:300]) for x in during if x[2] < 500]  # no answer claims success without a database
+    for kind, _, status, ctype, body in load.answers:
+        assert status != 0, f"a {kind} request got no answer at all: {body}"
+        no_trace(body)
+        if kind == "api" and status >= 500:
+            assert ctype.startswith("application/json") and error_of_body(body) in ("server_error", "service_unavailable")
+    api_after = [x for x in after if x[0] == "api"]
+    assert api_after[-1][2] == HTTPStatus.OK and [x for x in after if x[0] == "page" and x[2] == HTTPStatus.FOUND]
+    # No partial state: every refresh token answered was really written, and no failure was left counted.
+    api = Api(cluster_stack.servers[1].url, "race", used_secrets)
+    try:
+        for token in load.tokens[-3:] + load.tokens[:3]:
+            assert api.post("auth/token/refresh", {"refreshToken": token}).status_code == HTTPStatus.OK
+    finally:
+        api.close()
+    assert cluster_stack.db.query(
+        "SELECT failed_password_count, failed_code_count, locked_until FROM accounts_user WHERE tenant_id='race' AND username='pgdown'"
+    ) == [(0, 0, None)]
+
+
+def error_of_body(body: str) -> str:
+    return json.loads(body)["error"]
+
+
+def test_redis_down_fails_closed_for_the_api_and_pages_keep_their_lockout(cluster_stack, used_secrets):
+    """Decision (docs/security.md): without Redis the per-IP limit of the sign-in API cannot be
+    counted, so those calls are refused with 503 rate_limit_unavailable (fail closed, never a
+    bypass) and a log line says why. The pages have no per-IP limit; their per-user lockout is
+    in the database and keeps counting. Redis back: the API works again by itself."""
+    a, b = cluster_stack.servers
+    redis = cluster_stack.redis
+    db = cluster_stack.db
+    uid = db.user_id("race", "redisdown")
+    api = Api(a.url, "race", used_secrets)
+    page = Browserless(b.url)
+    redis.stop()
+    try:
+        for body in ({"username": "redisdown", "password": PASSWORD}, {"username": "redisdown", "password": "wrong-1"}):
+            answer = api.post("auth/login", body)
+            assert answer.status_code == HTTPStatus.SERVICE_UNAVAILABLE, answer.text
+            assert error_of(answer) == "rate_limit_unavailable" and answer.headers.get("retry-after")
+        assert db.scalar("SELECT failed_password_count FROM accounts_user WHERE id = ?", (uid,)) == 0  # nothing judged
+        assert "rate-limit store unreachable" in a.log_text()
+        wrong = page.login("race", "redisdown", "wrong-password-2")
+        assert wrong.status_code == HTTPStatus.OK  # the form again, with the error
+        assert db.scalar("SELECT failed_password_count FROM accounts_user WHERE id = ?", (uid,)) == 1  # still counted
+        assert page.login("race", "redisdown").status_code == HTTPStatus.FOUND
+    finally:
+        redis.start()
+    deadline = time.monotonic() + 15
+    while True:
+        answer = api.post("auth/login", {"username": "redisdown", "password": PASSWORD})
+        if answer.status_code == HTTPStatus.OK or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert answer.status_code == HTTPStatus.OK, answer.text
+    api.close()
+    page.close()
