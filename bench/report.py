@@ -1,0 +1,244 @@
+"""The bench's output: the "Done when" verdicts, a text table, latest.json / latest.md, and an
+SVG chart of each scenario's throughput against its bound (hand-written SVG, no plotting library)."""
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+# (key, label, what the rate counts)
+ROWS = [
+    ("password_api", "Password sign-in (API)", "sign-ins"),
+    ("password_page", "Password sign-in (page)", "sign-ins"),
+    ("password_totp_api", "Password + TOTP (API, 2 requests)", "sign-ins"),
+    ("totp_api", "TOTP step (API)", "verifies"),
+    ("totp_page", "TOTP step (page)", "verifies"),
+    ("email_api", "Email code send + verify (API)", "sign-ins"),
+    ("refresh", "Refresh with rotation", "refreshes"),
+    ("users_list", "Users API list page", "pages"),
+    ("users_detail", "Users API detail", "requests"),
+    ("users_put", "Users API PUT", "requests"),
+    ("storm", "Failed-sign-in storm, one hot account", "judged attempts"),
+]
+PEER_ROWS = [
+    ("password_page", "Peer: password sign-in (page)", "sign-ins"),
+    ("password_totp_page", "Peer: password + TOTP (page, 2 requests)", "sign-ins"),
+    ("totp_page", "Peer: TOTP step (page)", "verifies"),
+]
+
+
+def _rate(s: dict | None) -> float | None:
+    return None if not s else s.get("opsPerS")
+
+
+def _check(name: str, value, target: str, holds: bool | None, note: str = "") -> dict:
+    return {"criterion": name, "value": value, "target": target, "holds": holds, "note": note}
+
+
+def done_when(result: dict) -> list[dict]:
+    """The issue's "Done when" list, each as a ratio from this run."""
+    out = []
+    small = (result.get("datasets") or {}).get("1k", {}).get("scenarios", {})
+    large = (result.get("datasets") or {}).get("1m", {}).get("scenarios", {})
+    peer = (result.get("peer") or {}).get("scenarios", {})
+    pg = result["parameters"]["database"] == "postgresql"
+    note_db = "" if pg else "not PostgreSQL: the issue judges these on PostgreSQL"
+
+    def ratio_check(key, label, target):
+        s = small.get(key)
+        if not s or s.get("ratio") is None:
+            out.append(_check(label, None, f">= {target}", None, "not measured (API not mounted?)"))
+        else:
+            out.append(_check(label, s["ratio"], f">= {target}", s["ratio"] >= target, note_db))
+
+    ratio_check("password_api", "Password sign-in / Argon2 bound", 0.90)
+    ratio_check("password_totp_api", "Password + TOTP (both requests) / Argon2 bound", 0.85)
+    ours, theirs = _rate(small.get("totp_api")), _rate(peer.get("totp_page"))
+    if ours and theirs:
+        out.append(_check("TOTP step (API) / peer's TOTP step", round(ours / theirs, 2), ">= 3", ours / theirs >= 3, note_db))
+    ours_page = _rate(small.get("totp_page"))
+    if ours_page and theirs:
+        out.append(_check("TOTP step (page) / peer's TOTP step (page), for reference", round(ours_page / theirs, 2), "(same interface)",
+                          None, "both pages: session read, sign-in, session write"))
+    q = (result.get("datasets") or {}).get("1k", {}).get("queries", {})
+    if q.get("service"):
+        sv = q["service"]
+        out.append(_check("SQL per TOTP verify (mfa.services.code_verify)", f"{sv['statements']} statements, {sv['writes']} writes",
+                           "<= 5 statements, <= 1 write", sv["statements"] <= 5 and sv["writes"] <= 1))
+    if q.get("apiRequest"):
+        a = q["apiRequest"]
+        out.append(_check("SQL per TOTP verify, whole API request", f"{a['statements']} statements, {a['writes']} writes",
+                           "(reported)", None, "includes the JWT pair, last_login and the audit event"))
+    ratio_check("refresh", "Refresh with rotation / empty view", 0.35)
+    st = small.get("storm")
+    if st:
+        out.append(_check("Storm: lost counts", st["lostCounts"], "0", st["lostCounts"] == 0))
+        out.append(_check("Storm: attempts past the limit", st["attemptsPastLimit"], "0", st["attemptsPastLimit"] == 0))
+        out.append(_check("Storm: one hot account / spread", st["hotOverSpread"], ">= 0.9",
+                           st["hotOverSpread"] is not None and st["hotOverSpread"] >= 0.9, note_db))
+    if large:
+        for key, label, _ in ROWS:
+            a, b = _rate(small.get(key)), _rate(large.get(key))
+            if a and b:
+                target = 0.8 if key == "users_list" else 0.9
+                note = ""
+                if small.get(key, {}).get("endedEarly"):
+                    note = "at 1,000 users the run ended when every user's TOTP steps were spent"
+                out.append(_check(f"1M / 1k users: {label}", round(b / a, 3), f">= {target}", b / a >= target, note))
+    else:
+        out.append(_check("1,000,000 users", None, "every scenario >= 0.9 of 1k (list >= 0.8)", None,
+                          "not run: needs DATABASE_URL=postgres://... and the full profile"))
+    rss = {k: v.get("peakRssKiBPerWorker") for k, v in (result.get("datasets") or {}).items()}
+    out.append(_check("Peak RSS per gunicorn worker (MiB)", {k: [round(x / 1024, 1) for x in v or []] for k, v in rss.items()},
+                       "reported", True))
+    return out
+
+
+def _fmt(v, digits=1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _rows(result: dict) -> list[list[str]]:
+    small = result["datasets"].get("1k", {}).get("scenarios", {})
+    large = result["datasets"].get("1m", {}).get("scenarios", {})
+    rows = []
+    for key, label, unit in ROWS:
+        s = small.get(key)
+        if not s:
+            continue
+        l = large.get(key)
+        b = s.get("bound") or {}
+        scale = round(l["opsPerS"] / s["opsPerS"], 3) if l and s.get("opsPerS") else None
+        rows.append([
+            label, _fmt(s.get("ratio"), 3), b.get("name", "-"), f"{_fmt(s.get('opsPerS'))} {unit}/s", _fmt(b.get("opsPerS")),
+            _fmt(l.get("opsPerS")) if l else "-", _fmt(scale, 3), _fmt(s.get("latencyP50Ms"), 1) if key != "storm" else "-",
+            _fmt(s.get("latencyP99Ms"), 1) if key != "storm" else "-", _fmt(s.get("errors", 0)),
+            _fmt(s.get("clientCpuCores"), 2) if key != "storm" else "-", _fmt(s.get("serverCpuMsPerOp"), 2) if key != "storm" else "-",
+        ])
+    peer = (result.get("peer") or {}).get("scenarios", {})
+    for key, label, unit in PEER_ROWS:
+        s = peer.get(key)
+        if not s:
+            continue
+        b = s.get("bound") or {}
+        rows.append([label, _fmt(s.get("ratio"), 3), b.get("name", "-"), f"{_fmt(s['opsPerS'])} {unit}/s", _fmt(b.get("opsPerS")),
+                     "-", "-", _fmt(s["latencyP50Ms"], 1), _fmt(s["latencyP99Ms"], 1), _fmt(s["errors"]), _fmt(s["clientCpuCores"], 2),
+                     _fmt(s.get("serverCpuMsPerOp"), 2)])
+    return rows
+
+
+HEAD = ["scenario", "ratio", "bound", "rate (1k users)", "bound/s", "rate (1M)", "1M/1k", "p50 ms", "p99 ms", "errors",
+        "client cores", "server ms/op"]
+
+
+def table(result: dict) -> str:
+    rows = [HEAD] + _rows(result)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("Done when:")
+    for c in result["doneWhen"]:
+        mark = {True: "HOLDS", False: "FAILS", None: "  -  "}[c["holds"]]
+        lines.append(f"  [{mark}] {c['criterion']}: {c['value']} (target {c['target']}){'  ' + c['note'] if c['note'] else ''}")
+    return "\n".join(lines)
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    p = result["parameters"]
+    a = p["argon2id"]
+    out = [
+        "# Gatehouse bench: latest run",
+        "",
+        f"{result['generatedAt']}, profile `{result['profile']}`, {result['wallSeconds']:.0f} s wall. "
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['memoryMiB']:,} MiB, {m['os']}; Python {m['python']}, Django {m['django']}, "
+        f"gunicorn {m['gunicorn']}, {m['database']}; load average at start {', '.join(f'{x:.2f}' for x in m['loadAverageAtStart'])}.",
+        "",
+        f"Parameters: Argon2id m={a['memoryKiB']} KiB, t={a['timeCost']}, p={a['parallelism']}; {p['server']}; client: {p['client']}; "
+        f"concurrency {p['concurrency']['passwordBound']} (password-bound) / {p['concurrency']['cheap']} (cheap); "
+        f"{p['secondsPerScenario']['passwordBound']:.0f} s / {p['secondsPerScenario']['cheap']:.0f} s per scenario; "
+        f"Argon2 bound measured for {p['secondsPerScenario']['argon2Bound']:.0f} s right before each password-bound scenario.",
+        "",
+        "Ratios first: each scenario's rate over its bound (the Argon2 bound for sign-ins, the empty Django view through the same "
+        "gunicorn for cheap endpoints). The client's own CPU is shown in cores (it shares the machine with the server).",
+        "",
+        "| " + " | ".join(HEAD) + " |",
+        "|" + "---|" * len(HEAD),
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in _rows(result)]
+    out += ["", "## Done when", "", "| criterion | value | target | holds | note |", "|---|---|---|---|---|"]
+    for c in result["doneWhen"]:
+        mark = {True: "yes", False: "**no**", None: "-"}[c["holds"]]
+        out.append(f"| {c['criterion']} | {c['value']} | {c['target']} | {mark} | {c['note']} |")
+    for name, ds in result["datasets"].items():
+        st = ds["scenarios"].get("storm")
+        out += ["", f"## {name} users ({ds['users']:,}): details", ""]
+        out.append(f"Seeded in {ds['seedSeconds']} s; peak RSS per worker: {', '.join(f'{x / 1024:.1f} MiB' for x in ds['peakRssKiBPerWorker'])}; "
+                   f"one durable commit on this disk: {ds.get('commitLatencyMs')} ms.")
+        if st:
+            out.append(
+                f"Storm: {st['hotRounds']} round(s) of {st['limit'] + 20} wrong passwords on one account (limit {st['limit']}): "
+                f"{st['hotJudged']} judged (401), {st['hotRefused429']} refused (429), counters {st['hotCounters']}, locked: {st['hotLocked']}; "
+                f"spread: {st['spreadAttempts']} over 100 accounts, {st['spreadJudged']} judged, {st['spreadCounted']} counted. "
+                f"Lost counts {st['lostCounts']}, past the limit {st['attemptsPastLimit']}, hot/spread {st['hotOverSpread']}."
+            )
+        rh = ds["scenarios"].get("rehash")
+        if rh:
+            out.append(f"Re-hash on sign-in: stored `{rh['before']}` became `{rh['after']}` (settings `{rh['settings']}`): upgraded = {rh['upgraded']}.")
+        for qname, q in (ds.get("queries") or {}).items():
+            out.append(f"SQL, {qname}: {q['statements']} statements, {q['writes']} writes (+{q['transactionControl']} transaction control), HTTP {q['status']}.")
+    if result.get("peer"):
+        pr = result["peer"]
+        q = pr["queries"]["pageRequest"]
+        out += ["", "## Peer", "",
+                f"django-two-factor-auth {pr['versions']['django-two-factor-auth']}, django-otp {pr['versions']['django-otp']}, "
+                f"{pr['users']:,} users; peak RSS per worker {', '.join(f'{x / 1024:.1f} MiB' for x in pr['peakRssKiBPerWorker'])}; "
+                f"SQL per token step (whole request): {q['statements']} statements, {q['writes']} writes."]
+    out += ["", "![throughput against bound](latest.svg)", ""]
+    return "\n".join(out)
+
+
+def svg(result: dict) -> str:
+    """One bar per scenario: the grey frame is the bound, the filled part the measured rate."""
+    bars = []
+    for ds_name, ds in result["datasets"].items():
+        for key, label, _ in ROWS:
+            s = ds["scenarios"].get(key)
+            if s and s.get("bound") and s.get("opsPerS") is not None:
+                bars.append((f"{label} [{ds_name}]", s["opsPerS"], s["bound"]["opsPerS"], s["bound"]["name"]))
+    for key, label, _ in PEER_ROWS:
+        s = ((result.get("peer") or {}).get("scenarios") or {}).get(key)
+        if s and s.get("bound"):
+            bars.append((label, s["opsPerS"], s["bound"]["opsPerS"], s["bound"]["name"]))
+    row_h, left, width, top = 26, 330, 420, 50
+    height = top + row_h * len(bars) + 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 260}" height="{height}" font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="#fff"/>',
+        f'<text x="10" y="22" font-size="15" font-weight="bold">Gatehouse throughput against its bound ({escape(result["machine"]["database"])}, '
+        f'{result["machine"]["cores"]} cores)</text>',
+        '<text x="10" y="40" fill="#555">Frame = bound (Argon2 verifies/s for sign-ins, empty view for cheap endpoints); fill = measured rate.</text>',
+    ]
+    for i, (label, rate, bound, bname) in enumerate(bars):
+        y = top + i * row_h
+        frac = min(rate / bound, 1.5) if bound else 0
+        color = "#2b7a3d" if frac >= 0.9 or (bname != "argon2" and frac >= 0.35) else "#c0392b" if frac < 0.35 else "#d4a017"
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 3}" width="{width}" height="16" fill="#eee" stroke="#999"/>')
+        parts.append(f'<rect x="{left}" y="{y + 3}" width="{min(frac, 1.0) * width:.1f}" height="16" fill="{color}"/>')
+        parts.append(f'<text x="{left + width + 8}" y="{y + 15}">{rate:,.0f}/s of {bound:,.0f}/s ({bname}) = {rate / bound if bound else 0:.2f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def write(result: dict, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (("latest.json", json.dumps(result, indent=2)), ("latest.md", markdown(result)), ("latest.svg", svg(result))):
+        tmp = directory / f"{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(directory / name)

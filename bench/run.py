@@ -1,0 +1,853 @@
+"""`make bench` / `make bench-quick`: Gatehouse measured side by side with its bounds and a peer.
+
+For each dataset (1,000 users; and 1,000,000 users when DATABASE_URL is PostgreSQL) the
+script creates a fresh database, seeds it in bulk, starts Gatehouse the production way
+(gunicorn, one sync worker per core, DEBUG=false, Redis cache, SMTP mail to a sink that
+lives in this process), and drives it over HTTP with ``bench.httpload``. Right before each
+password-bound scenario it measures the Argon2 bound (verifies per second, one process per
+core); the cheap endpoints are set against an empty Django view through the same server.
+The peer (bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and
+database kind) gets the same client and the same scheduling.
+
+Results: a table on stdout, bench/results/latest.json, latest.md and latest.svg.
+Not part of the test suite: nothing here is a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from base64 import b32decode
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from bench.httpload import Connection, Exhausted, Op, cpu_ticks_of, run_closed_loop  # noqa: E402
+
+BENCH = ROOT / "bench"
+DATA = BENCH / ".data"
+RESULTS = BENCH / "results"
+PY = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+PEER = BENCH / "peers"
+PEER_VENV = PEER / ".venv"
+PEER_PY = PEER_VENV / "bin" / "python"
+TENANT = "bench"
+REDIS_DB = 5
+HOST = "127.0.0.1"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- profile -------------------------------------------------------------------------------
+
+class Profile:
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.name = "quick" if quick else "full"
+        self.hash_s = 3.0 if quick else 10.0  # password-bound scenarios
+        self.cheap_s = 2.0 if quick else 6.0  # cheap endpoints
+        self.bound_s = 1.0 if quick else 2.0  # Argon2 bound, right before each scenario
+        self.hot_rounds = 1 if quick else 3
+        self.hash_conc = 8
+        self.cheap_conc = 16
+
+
+# --- databases -------------------------------------------------------------------------------
+
+class Databases:
+    """PostgreSQL when DATABASE_URL says so (our own gh_bench_* databases on that server), else SQLite files."""
+
+    def __init__(self, url: str | None):
+        self.url = url or ""
+        self.postgres = self.url.startswith(("postgres://", "postgresql://", "pgsql://"))
+        if self.postgres:
+            parts = urlsplit(self.url)
+            self.server = parts._replace(path="/postgres").geturl()
+            self.base = parts._replace(path="").geturl()
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.postgres else "sqlite"
+
+    def url_for(self, name: str) -> str:
+        if self.postgres:
+            return f"{self.base}/gh_bench_{name}"
+        return f"sqlite:///{DATA / f'{name}.sqlite3'}"
+
+    def _admin(self, *statements: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            for s in statements:
+                conn.execute(s)
+
+    def fresh(self, name: str, template: str | None = None) -> str:
+        if self.postgres:
+            db = f"gh_bench_{name}"
+            create = f"CREATE DATABASE {db}" + (f" TEMPLATE gh_bench_{template}" if template else "")
+            self._admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", create)
+        else:
+            path = DATA / f"{name}.sqlite3"
+            for p in (path, Path(f"{path}-journal"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+                p.unlink(missing_ok=True)
+            if template:
+                shutil.copyfile(DATA / f"{template}.sqlite3", path)
+        return self.url_for(name)
+
+    def drop(self, name: str) -> None:
+        if self.postgres:
+            self._admin(f"DROP DATABASE IF EXISTS gh_bench_{name} WITH (FORCE)")
+        else:
+            (DATA / f"{name}.sqlite3").unlink(missing_ok=True)
+
+    def server_version(self) -> str:
+        if not self.postgres:
+            import sqlite3
+
+            return f"SQLite {sqlite3.sqlite_version}"
+        import psycopg
+
+        with psycopg.connect(self.server) as conn:
+            return "PostgreSQL " + conn.execute("SHOW server_version").fetchone()[0].split()[0]
+
+
+# --- processes -----------------------------------------------------------------------------
+
+def run(cmd: list, *, env: dict, cwd: Path = ROOT, quiet: bool = True) -> str:
+    proc = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"bench: command failed ({proc.returncode}): {' '.join(map(str, cmd[:4]))} ...")
+    return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn, the production way: sync workers, one per core."""
+
+    def __init__(self, *, name: str, gunicorn: Path, app: str, cwd: Path, env: dict, workers: int):
+        self.name, self.port = name, free_port()
+        self.log = open(DATA / f"{name}.gunicorn.log", "w")
+        cmd = [str(gunicorn), app, "-w", str(workers), "-b", f"{HOST}:{self.port}", "--log-level", "warning",
+               "--graceful-timeout", "5", "--timeout", "60"]
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.workers = workers
+
+    async def wait_ready(self, path: str) -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: {self.name} exited; see {self.log.name}")
+            try:
+                conn = Connection(HOST, self.port)
+                r = await conn.request("GET", path)
+                conn.close()
+                if r.status < 500 and len(self.worker_pids()) >= self.workers:
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        raise SystemExit(f"bench: {self.name} did not start; see {self.log.name}")
+
+    def worker_pids(self) -> list[int]:
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def peak_rss_kib(self) -> list[int]:
+        out = []
+        for pid in self.worker_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    m = re.search(r"VmHWM:\s+(\d+)", f.read())
+                out.append(int(m.group(1)) if m else 0)
+            except OSError:
+                pass
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the master we started; it stops its workers
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+# --- the Argon2 bound ------------------------------------------------------------------------
+
+def _argon2_worker(params: tuple[int, int, int], seconds: float) -> tuple[int, float]:
+    from argon2 import PasswordHasher, Type
+
+    m, t, p = params
+    hasher = PasswordHasher(time_cost=t, memory_cost=m, parallelism=p, type=Type.ID)
+    encoded = hasher.hash("correct horse battery staple 42")
+    hasher.verify(encoded, "correct horse battery staple 42")  # warm
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        hasher.verify(encoded, "correct horse battery staple 42")
+        n += 1
+    return n, time.perf_counter() - t0
+
+
+class Argon2Bound:
+    """Verifies per second with one process per core, the physical limit of a password sign-in."""
+
+    def __init__(self, params: tuple[int, int, int], cores: int):
+        self.params, self.cores = params, cores
+        self.pool = concurrent.futures.ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
+        list(self.pool.map(_argon2_worker, [params] * cores, [0.05] * cores))  # start the processes
+
+    def measure(self, seconds: float) -> dict:
+        results = list(self.pool.map(_argon2_worker, [self.params] * self.cores, [seconds] * self.cores))
+        rate = sum(n / el for n, el in results)
+        return {"name": "argon2", "opsPerS": round(rate, 1), "msPerVerify": round(1000 * self.cores / rate, 2) if rate else None}
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+# --- TOTP codes and their scheduling ---------------------------------------------------------
+
+class Totp:
+    """Codes of the one seeded secret, and who may use which time step next.
+
+    RFC 6238 replay protection lets a user pass one code per time step, within ±1 step of
+    now: so a user has at most 3 codes in a burst, then one per 30 s. The scheduler hands
+    each user the earliest step still open to them, and the run ends early when every user
+    of the pool is spent (at 1,000 users the pool, not the server, can be the limit)."""
+
+    def __init__(self, secret: str):
+        self.key = b32decode(secret)
+        self.codes: dict[int, str] = {}
+
+    def code(self, step: int) -> str:
+        if step not in self.codes:
+            digest = hmac.new(self.key, struct.pack(">Q", step), hashlib.sha1).digest()
+            offset = digest[-1] & 0x0F
+            value = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
+            self.codes[step] = f"{value:06d}"
+        return self.codes[step]
+
+
+class TotpPool:
+    def __init__(self, users: list[str], last: dict[str, int], usable=None):
+        self.users = deque(users)
+        self.last = last  # shared per system: the server's replay state, as the client knows it
+        self.usable = usable
+
+    def take(self) -> tuple[str, int]:
+        now = time.time()
+        cur = int(now // 30)
+        low = cur - 1 if now % 30 < 28 else cur  # an old step about to fall out of the window is not used
+        for _ in range(len(self.users)):
+            user = self.users.popleft()
+            self.users.append(user)
+            step = max(self.last.get(user, 0) + 1, low)
+            if step <= cur + 1 and (self.usable is None or self.usable(user)):
+                self.last[user] = step
+                return user, step
+        raise Exhausted()
+
+
+# --- the email sink --------------------------------------------------------------------------
+
+CODE_RE = re.compile(rb"^\s{4}(\d{6})\s*$", re.M)
+
+
+class MailSink:
+    """An SMTP server in this process: it hands each emailed code to whoever waits for it."""
+
+    def __init__(self):
+        self.waiting: dict[str, asyncio.Future] = {}
+        self.received = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received += 1
+        m = CODE_RE.search(envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode())
+        if m:
+            for rcpt in envelope.rcpt_tos:
+                fut = self.waiting.pop(rcpt.lower(), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(m.group(1).decode())
+        return "250 OK"
+
+    def expect(self, rcpt: str) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiting[rcpt.lower()] = fut
+        return fut
+
+    async def start(self) -> int:
+        from aiosmtpd.smtp import SMTP
+
+        port = free_port()
+        self.server = await asyncio.get_running_loop().create_server(lambda: SMTP(self, hostname="bench-sink"), HOST, port)
+        return port
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+def body_has(resp, key: str) -> bool:
+    return f'"{key}"'.encode() in resp.body
+
+
+class Runner:
+    def __init__(self, profile: Profile, bound: Argon2Bound, sink: MailSink):
+        self.p, self.bound, self.sink = profile, bound, sink
+
+    async def measure(self, server: Server, scenario: str, op, *, conc: int, duration: float, bound: str, empty=None,
+                      max_ops=None, per_op_requests: int = 1, note: str = "") -> dict:
+        b = self.bound.measure(self.p.bound_s) if bound == "argon2" else None
+        res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=duration, op=op, max_ops=max_ops,
+                                    server_pids=server.worker_pids())
+        out = {"scenario": scenario, **res.summary(), "concurrency": conc, "requestsPerOp": per_op_requests, "note": note}
+        if b is not None:
+            out["bound"] = {**b}
+            out["ratio"] = round(res.rate / b["opsPerS"], 3) if b["opsPerS"] else None
+        elif bound == "empty" and empty:
+            out["bound"] = {"name": "empty view", "opsPerS": empty["opsPerS"]}
+            out["ratio"] = round(res.rate / empty["opsPerS"], 3) if empty["opsPerS"] else None
+        flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
+        log(f"  {server.name:10s} {scenario:22s} {res.rate:8.1f} ops/s  err {res.errors:4d}  client {out['clientCpuCores']:.2f} cores{flag}"
+            + ("  (pool spent)" if res.exhausted else ""))
+        return out
+
+
+async def gatehouse_scenarios(runner: Runner, server: Server, seed: dict, fx: dict, env: dict, totp: Totp, quick: bool) -> dict:
+    p = runner.p
+    base = f"/tenant/{TENANT}"
+    api = f"{base}/v2"
+    password = seed["password"]
+    lay = seed["layout"]
+    pwd_users = [f"u{i:07d}" for i in range(*lay["pwd"])]
+    csrf = fx["csrf"]
+    auth = {"Authorization": f"Bearer {fx['adminAccess']}"}
+    last: dict[str, int] = {}
+    out: dict = {}
+    api_ready = api_available(env)
+
+    async def empty(conn, o: Op):
+        o.expect(await conn.request("GET", "/bench/empty/"), 200, "empty")
+
+    rr = {"i": 0}
+
+    def next_of(items):
+        rr["i"] += 1
+        return items[rr["i"] % len(items)]
+
+    async def password_api(conn, o):
+        r = o.expect(await conn.post_json(f"{api}/auth/login", {"username": next_of(pwd_users), "password": password}), 200, "login")
+        if not body_has(r, "accessToken"):
+            o.fail("login: no tokens")
+
+    async def password_page(conn, o):
+        r = o.expect(await conn.post_form(f"{base}/login/", {"csrfmiddlewaretoken": csrf, "username": next_of(pwd_users), "password": password},
+                                          cookies={"csrftoken": csrf}), 302, "login page")
+        if not r.headers.get("location", "").endswith("/account/"):
+            o.fail(f"login page: redirected to {r.headers.get('location')}")
+
+    api_pool = TotpPool(list(fx["totpApi"]), last)
+
+    async def totp_api(conn, o):
+        user, step = api_pool.take()
+        r = o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": fx["totpApi"][user], "code": totp.code(step)}), 200, "verify")
+        if not body_has(r, "accessToken"):
+            o.fail("verify: no tokens")
+
+    page_sessions = {u: list(keys) for u, keys in fx["totpPage"].items()}
+    page_pool = TotpPool(list(page_sessions), last, usable=lambda u: bool(page_sessions[u]))
+
+    async def totp_page(conn, o):
+        user, step = page_pool.take()
+        sid = page_sessions[user].pop()
+        r = o.expect(await conn.post_form(f"{base}/mfa/verify/", {"csrfmiddlewaretoken": csrf, "code": totp.code(step)},
+                                          cookies={"csrftoken": csrf, "sessionid": sid}), 302, "verify page")
+        if not r.headers.get("location", "").endswith("/account/"):
+            o.fail(f"verify page: redirected to {r.headers.get('location')}")
+
+    pwd_totp_pool = TotpPool(fx["pwdTotp"], last)
+
+    async def password_totp_api(conn, o):
+        user, step = pwd_totp_pool.take()
+        r = o.expect(await conn.post_json(f"{api}/auth/login", {"username": user, "password": password}), 200, "login")
+        token = r.json().get("mfaToken")
+        if not token:
+            o.fail("login: no mfaToken")
+        r = o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": token, "code": totp.code(step)}), 200, "verify")
+
+    email_users = deque(fx["email"].items())
+
+    async def email_api(conn, o):
+        if not email_users:
+            raise Exhausted()
+        user, token = email_users.popleft()
+        try:
+            waiter = runner.sink.expect(f"{user}@bench.example")
+            o.expect(await conn.post_json(f"{api}/auth/mfa/email/send", {"mfaToken": token}), 202, "email send")
+            code = await asyncio.wait_for(waiter, 10)
+            o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": token, "code": code}), 200, "email verify")
+        finally:
+            email_users.append((user, token))
+
+    refresh_tokens = deque(fx["refresh"])
+
+    async def refresh(conn, o):
+        if not refresh_tokens:
+            raise Exhausted()
+        token = refresh_tokens.popleft()
+        r = o.expect(await conn.post_json(f"{api}/auth/token/refresh", {"refreshToken": token}), 200, "refresh")
+        refresh_tokens.append(r.json()["refreshToken"])
+
+    async def users_list(conn, o):
+        path = getattr(conn, "next_page", None) or f"{api}/Users"
+        r = o.expect(await conn.request("GET", path, headers=auth), 200, "list")
+        nxt = r.json().get("next")
+        if nxt:
+            parts = urlsplit(nxt)
+            conn.next_page = parts.path + ("?" + parts.query if parts.query else "")
+        else:
+            conn.next_page = None
+
+    ids = fx["apiUserIds"]
+
+    async def users_detail(conn, o):
+        o.expect(await conn.request("GET", f"{api}/Users/{next_of(ids)}", headers=auth), 200, "detail")
+
+    async def users_put(conn, o):
+        i = rr["i"] = rr["i"] + 1
+        uid = ids[i % len(ids)]
+        o.expect(await conn.put_json(f"{api}/Users/{uid}", {"email": f"api{i % len(ids)}@bench.example"}, headers=auth), 200, "put")
+
+    # --- the order spaces the TOTP scenarios apart: a user's next code needs a later time step.
+    m = runner.measure
+    out["empty"] = e1 = await m(server, "empty view", empty, conc=p.cheap_conc, duration=p.cheap_s, bound="")
+    if api_ready:
+        out["totp_api"] = await m(server, "TOTP step (API)", totp_api, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e1)
+        out["password_api"] = await m(server, "password sign-in (API)", password_api, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
+    out["password_page"] = await m(server, "password sign-in (page)", password_page, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
+    if api_ready:
+        out["email_api"] = await m(server, "email send+verify (API)", email_api, conc=min(p.cheap_conc, len(email_users)),
+                                   duration=p.cheap_s, bound="empty", empty=e1, per_op_requests=2)
+        e2 = await m(server, "empty view", empty, conc=p.cheap_conc, duration=p.cheap_s, bound="")
+        out["empty_2"] = e2
+        out["refresh"] = await m(server, "refresh + rotation", refresh, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
+        out["users_list"] = await m(server, "Users API list page", users_list, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
+        out["users_detail"] = await m(server, "Users API detail", users_detail, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
+        out["users_put"] = await m(server, "Users API PUT", users_put, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
+    out["totp_page"] = await m(server, "TOTP step (page)", totp_page, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=out.get("empty_2", e1))
+    if api_ready:
+        out["storm"] = await storm(runner, server, seed, env)
+        out["password_totp_api"] = await m(server, "password + TOTP (API)", password_totp_api, conc=p.hash_conc, duration=p.hash_s,
+                                           bound="argon2", per_op_requests=2)
+        out["rehash"] = await rehash_check(server, seed, env)
+    return out
+
+
+async def storm(runner: Runner, server: Server, seed: dict, env: dict) -> dict:
+    """Wrong passwords: R attempts on ONE account (limit 100) against R attempts spread over 100
+    accounts (3 each, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
+    refused ones (429, locked) do not. A lock held across the hash would halve the hot rate."""
+    p = runner.p
+    lay = seed["layout"]
+    limit = 100
+    hot = [f"u{i:07d}" for i in range(*lay["hot"])][: p.hot_rounds]
+    spread = [f"u{i:07d}" for i in range(*lay["spread"])]
+    api = f"/tenant/{TENANT}/v2/auth/login"
+    tallies: dict[str, dict[int, int]] = {}
+
+    def attempt_op(pick):
+        async def op(conn, o):
+            user = pick()
+            r = o.record(await conn.post_json(api, {"username": user, "password": "wrong password"}))
+            t = tallies.setdefault(user, {})
+            t[r.status] = t.get(r.status, 0) + 1
+            if r.status == 401:
+                stamps.append(time.perf_counter())
+            elif r.status != 429:
+                o.fail(f"storm: HTTP {r.status}")
+        return op
+
+    hot_judged, hot_time = 0, 0.0
+    b = runner.bound.measure(p.bound_s)
+    for user in hot:
+        stamps: list[float] = []
+        t0 = time.perf_counter()
+        res = await run_closed_loop(HOST, server.port, concurrency=p.hash_conc, duration=120, op=attempt_op(lambda u=user: u),
+                                    max_ops=limit + 20, server_pids=server.worker_pids())
+        hot_judged += len(stamps)
+        hot_time += (max(stamps) - t0) if stamps else res.elapsed
+    n_spread = 3 * len(spread) if not p.quick else limit + 20
+    counter = iter(range(10**9))
+    stamps = []
+    t0 = time.perf_counter()
+    res = await run_closed_loop(HOST, server.port, concurrency=p.hash_conc, duration=120,
+                                op=attempt_op(lambda: spread[next(counter) % len(spread)]), max_ops=n_spread, server_pids=server.worker_pids())
+    spread_judged, spread_time = len(stamps), (max(stamps) - t0) if stamps else res.elapsed
+    db = json.loads(run([PY, "-m", "bench.prepare", "counters", "--usernames", ",".join(hot + spread)], env=env).strip().splitlines()[-1])
+    lost = extra = past = 0
+    for user in hot + spread:
+        got = tallies.get(user, {}).get(401, 0)  # failures judged and answered
+        counted = db.get(user, {}).get("failed", 0)  # failures the database holds
+        lost += max(got - counted, 0)
+        extra += max(counted - got, 0)
+        if user in hot:
+            past += max(got - limit, 0)
+    hot_rate = hot_judged / hot_time if hot_time else 0.0
+    spread_rate = spread_judged / spread_time if spread_time else 0.0
+    out = {
+        "scenario": "failed-sign-in storm",
+        "limit": limit,
+        "hotRounds": len(hot),
+        "hotAttempts": sum(sum(tallies.get(u, {}).values()) for u in hot),
+        "hotJudged": hot_judged,
+        "hotRefused429": sum(tallies.get(u, {}).get(429, 0) for u in hot),
+        "hotJudgedPerS": round(hot_rate, 1),
+        "spreadAttempts": n_spread,
+        "spreadJudged": spread_judged,
+        "spreadJudgedPerS": round(spread_rate, 1),
+        "hotOverSpread": round(hot_rate / spread_rate, 3) if spread_rate else None,
+        "lostCounts": lost,
+        "countsWithoutAnswer": extra,
+        "attemptsPastLimit": past,
+        "hotLocked": all(db.get(u, {}).get("locked") for u in hot),
+        "hotCounters": [db.get(u, {}).get("failed") for u in hot],
+        "spreadCounted": sum(db.get(u, {}).get("failed", 0) for u in spread),
+        "bound": b,
+        "opsPerS": round(hot_rate, 1),
+        "ratio": round(hot_rate / b["opsPerS"], 3) if b["opsPerS"] else None,
+    }
+    log(f"  {server.name:10s} storm: hot {hot_rate:.1f}/s vs spread {spread_rate:.1f}/s = {out['hotOverSpread']}; "
+        f"lost {lost}, past limit {past}, counters {out['hotCounters']}")
+    return out
+
+
+async def rehash_check(server: Server, seed: dict, env: dict) -> dict:
+    """A user stored with weaker Argon2 parameters signs in once; the stored hash must now carry the settings' parameters."""
+    user = f"u{seed['layout']['rehash'][0]:07d}"
+    before = json.loads(run([PY, "-m", "bench.prepare", "hash-params", "--username", user], env=env).strip().splitlines()[-1])
+    conn = Connection(HOST, server.port)
+    r = await conn.post_json(f"/tenant/{TENANT}/v2/auth/login", {"username": user, "password": seed["password"]})
+    conn.close()
+    after = json.loads(run([PY, "-m", "bench.prepare", "hash-params", "--username", user], env=env).strip().splitlines()[-1])
+    out = {"before": before["stored"], "after": after["stored"], "settings": after["settings"], "status": r.status,
+           "upgraded": after["upgraded"] and not before["upgraded"]}
+    log(f"  {server.name:10s} re-hash on sign-in: {before['stored']} -> {after['stored']} (upgraded: {out['upgraded']})")
+    return out
+
+
+async def peer_scenarios(runner: Runner, server: Server, seed: dict, fx: dict, totp: Totp) -> dict:
+    p = runner.p
+    login = "/account/login/"
+    csrf = fx["csrf"]
+    password = seed["password"]
+    pwd_users = fx["pwd"]
+    last: dict[str, int] = {}
+    rr = {"i": 0}
+    out = {}
+
+    async def empty_like(conn, o):
+        o.expect(await conn.request("GET", "/done/"), 200, "done")
+
+    async def password_page(conn, o):
+        rr["i"] += 1
+        user = pwd_users[rr["i"] % len(pwd_users)]
+        r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "auth",
+                                                  "auth-username": user, "auth-password": password}, cookies={"csrftoken": csrf}), 302, "auth step")
+        if not r.headers.get("location", "").endswith("/done/"):
+            o.fail(f"auth step: redirected to {r.headers.get('location')}")
+
+    sessions = {u: list(keys) for u, keys in fx["totpPage"].items()}
+    page_pool = TotpPool(list(sessions), last, usable=lambda u: bool(sessions[u]))
+
+    async def totp_page(conn, o):
+        user, step = page_pool.take()
+        sid = sessions[user].pop()
+        r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "token", "token-otp_token": totp.code(step)},
+                                          cookies={"csrftoken": csrf, "sessionid": sid}), 302, "token step")
+        if not r.headers.get("location", "").endswith("/done/"):
+            o.fail(f"token step: redirected to {r.headers.get('location')}")
+
+    both_pool = TotpPool(fx["pwdTotp"], last)
+
+    async def password_totp_page(conn, o):
+        user, step = both_pool.take()
+        r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "auth",
+                                                  "auth-username": user, "auth-password": password}, cookies={"csrftoken": csrf}), 200, "auth step")
+        sid = r.cookies.get("sessionid")
+        if not sid or b"token-otp_token" not in r.body:
+            o.fail("auth step: no token step")
+        r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "token", "token-otp_token": totp.code(step)},
+                                          cookies={"csrftoken": csrf, "sessionid": sid}), 302, "token step")
+
+    m = runner.measure
+    out["empty"] = e = await m(server, "trivial view", empty_like, conc=p.cheap_conc, duration=p.cheap_s, bound="")
+    out["totp_page"] = await m(server, "TOTP step (page)", totp_page, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e)
+    out["password_page"] = await m(server, "password sign-in (page)", password_page, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
+    out["password_totp_page"] = await m(server, "password + TOTP (page)", password_totp_page, conc=p.hash_conc, duration=p.hash_s,
+                                        bound="argon2", per_op_requests=2)
+    return out
+
+
+def api_available(env: dict) -> bool:
+    """The REST API is mounted (accounts/api/urls.py and its route in config/urls.py)."""
+    if not (ROOT / "accounts" / "api" / "urls.py").is_file():
+        return False
+    code = ("from django.urls import resolve; import django; django.setup(); "
+            f"resolve('/tenant/{TENANT}/v2/auth/login'); resolve('/tenant/{TENANT}/v2/auth/token/refresh'); print('ok')")
+    proc = subprocess.run([str(PY), "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    return proc.returncode == 0 and "ok" in proc.stdout
+
+
+# --- orchestration ---------------------------------------------------------------------------
+
+def machine_info(dbs: Databases) -> dict:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.+)", f.read())
+            cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1)) // 1024
+    except (OSError, AttributeError):
+        pass
+    versions = run([PY, "-c", "import django, gunicorn, argon2; print(django.get_version(), gunicorn.__version__, argon2.__version__)"],
+                   env=os.environ.copy()).split()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memoryMiB": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "django": versions[0],
+        "gunicorn": versions[1],
+        "argon2Cffi": versions[2],
+        "database": dbs.server_version(),
+        "loadAverageAtStart": os.getloadavg(),
+    }
+
+
+def commit_latency_ms(dbs: Databases, url: str) -> float | None:
+    """One durable commit (WAL fsync) on this machine: a sync worker idles that long per commit."""
+    if not dbs.postgres:
+        return None
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_commit_probe (x int)")
+        t0 = time.perf_counter()
+        for _ in range(100):
+            conn.execute("INSERT INTO bench_commit_probe VALUES (1)")
+        ms = (time.perf_counter() - t0) * 10
+        conn.execute("DROP TABLE bench_commit_probe")
+    return round(ms, 2)
+
+
+def ensure_peer_venv() -> None:
+    req = PEER / "requirements.txt"
+    marker = PEER_VENV / ".installed"
+    digest = hashlib.sha256(req.read_bytes()).hexdigest()
+    if marker.is_file() and marker.read_text() == digest and PEER_PY.is_file():
+        return
+    log("creating the peer's venv (bench/peers/.venv) from PyPI")
+    subprocess.run([sys.executable if not shutil.which("python3") else "python3", "-m", "venv", str(PEER_VENV)], check=True)
+    subprocess.run([str(PEER_PY), "-m", "pip", "install", "--quiet", "-r", str(req)], check=True)
+    marker.write_text(digest)
+
+
+def flush_redis() -> None:
+    try:
+        import redis
+
+        redis.Redis(host=HOST, port=6379, db=REDIS_DB).flushdb()
+    except Exception as exc:  # noqa: BLE001 - the bench still runs; throttles just start warm
+        log(f"could not flush Redis db {REDIS_DB}: {exc}")
+
+
+async def gatehouse_dataset(name: str, users: int, dbs: Databases, runner: Runner, base_env: dict, totp: Totp, *, template: str | None) -> dict:
+    t0 = time.perf_counter()
+    url = dbs.fresh(name, template=template)
+    env = {**base_env, "DATABASE_URL": url}
+    if template is None:
+        run([PY, "manage.py", "migrate", "--noinput", "-v0"], env=env)
+    commit_ms = commit_latency_ms(dbs, url)
+    seed_file, fx_file, q_file = DATA / f"{name}.seed.json", DATA / f"{name}.fixtures.json", DATA / f"{name}.queries.json"
+    log(f"{name}: seeding {users:,} users ({dbs.kind})")
+    run([PY, "-m", "bench.prepare", "seed", "--users", users, "--out", seed_file], env=env)
+    seed = json.loads(seed_file.read_text())
+    run([PY, "-m", "bench.prepare", "count-queries", "--seed", seed_file, "--out", q_file], env=env)
+    run([PY, "-m", "bench.prepare", "fixtures", "--seed", seed_file, "--out", fx_file], env=env)
+    fx = json.loads(fx_file.read_text())
+    flush_redis()
+    server = Server(name=f"gatehouse-{name}", gunicorn=GUNICORN, app="config.wsgi:application", cwd=ROOT, env=env, workers=os.cpu_count() or 2)
+    try:
+        await server.wait_ready("/bench/empty/")
+        await warm(server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
+        log(f"{name}: setup {time.perf_counter() - t0:.0f}s; running scenarios")
+        scenarios = await gatehouse_scenarios(runner, server, seed, fx, env, totp, runner.p.quick)
+        rss = server.peak_rss_kib()
+    finally:
+        server.stop()
+    return {"users": seed["users"], "seedSeconds": seed["seedSeconds"], "scenarios": scenarios, "commitLatencyMs": commit_ms,
+            "peakRssKiBPerWorker": rss, "queries": json.loads(q_file.read_text()), "wallSeconds": round(time.perf_counter() - t0, 1)}
+
+
+async def peer_dataset(dbs: Databases, runner: Runner, base_env: dict, totp: Totp, users: int) -> dict:
+    t0 = time.perf_counter()
+    ensure_peer_venv()
+    url = dbs.fresh("peer")
+    env = {**base_env, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "peer_project.settings", "PYTHONPATH": str(PEER)}
+    run([PEER_PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=PEER)
+    seed_file, fx_file = DATA / "peer.seed.json", DATA / "peer.fixtures.json"
+    run([PEER_PY, "prepare.py", "seed", "--users", users, "--secret", SECRET, "--password", PASSWORD, "--out", seed_file], env=env, cwd=PEER)
+    run([PEER_PY, "prepare.py", "fixtures", "--seed", seed_file, "--out", fx_file], env=env, cwd=PEER)
+    seed, fx = json.loads(seed_file.read_text()), json.loads(fx_file.read_text())
+    server = Server(name="peer", gunicorn=PEER_VENV / "bin" / "gunicorn", app="peer_project.wsgi:application", cwd=PEER, env=env,
+                    workers=os.cpu_count() or 2)
+    try:
+        await server.wait_ready("/done/")
+        await warm(server, [("GET", "/done/"), ("GET", "/account/login/")])
+        scenarios = await peer_scenarios(runner, server, seed, fx, totp)
+        rss = server.peak_rss_kib()
+    finally:
+        server.stop()
+    versions = run([PEER_PY, "-c", "import importlib.metadata as m; print(m.version('django-two-factor-auth'), m.version('django-otp'))"],
+                   env=env, cwd=PEER).split()
+    return {"users": seed["users"], "scenarios": scenarios, "peakRssKiBPerWorker": rss, "queries": {"pageRequest": fx["pageRequestQueries"]},
+            "versions": {"django-two-factor-auth": versions[0], "django-otp": versions[1]}, "wallSeconds": round(time.perf_counter() - t0, 1)}
+
+
+async def warm(server: Server, requests: list[tuple[str, str]]) -> None:
+    conn = Connection(HOST, server.port)
+    for _ in range(10):
+        for method, path in requests:
+            await conn.request(method, path)
+    conn.close()
+
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PASSWORD = "correct horse battery staple 42"
+
+
+async def main_async(profile: Profile) -> dict:
+    started = time.perf_counter()
+    DATA.mkdir(exist_ok=True)
+    RESULTS.mkdir(exist_ok=True)
+    dbs = Databases(os.environ.get("DATABASE_URL"))
+    params = (int(os.environ.get("ARGON2_MEMORY_KIB", 19456)), int(os.environ.get("ARGON2_TIME_COST", 2)), int(os.environ.get("ARGON2_PARALLELISM", 1)))
+    cores = os.cpu_count() or 2
+    sink = MailSink()
+    smtp_port = await sink.start()
+    base_env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")},
+        "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CACHE_URL": f"redis://{HOST}:6379/{REDIS_DB}",
+        "EMAIL_URL": f"smtp://{HOST}:{smtp_port}",
+        "THROTTLE_AUTH_RATE": "100000000/s",  # the bench is one client address: it measures the server, not the throttle's refusals
+        "ACCESS_TOKEN_SECONDS": "3600",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "BENCH_STATIC_ROOT": str(DATA / "static"),
+        "BENCH_PASSWORD": PASSWORD,
+        "ARGON2_MEMORY_KIB": str(params[0]),
+        "ARGON2_TIME_COST": str(params[1]),
+        "ARGON2_PARALLELISM": str(params[2]),
+        "PYTHONPATH": str(ROOT),
+    }
+    info = machine_info(dbs)
+    log(f"{profile.name} run on {info['cores']} cores ({info['cpu']}), {info['database']}, Argon2id m={params[0]} t={params[1]} p={params[2]}")
+    env0 = {**base_env, "DATABASE_URL": dbs.url_for("small")}
+    run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env=env0)
+    bound = Argon2Bound(params, cores)
+    runner = Runner(profile, bound, sink)
+    totp = Totp(SECRET)
+    datasets: dict = {}
+    peer: dict | None = None
+    try:
+        datasets["1k"] = await gatehouse_dataset("small", 1_000, dbs, runner, base_env, totp, template=None)
+        log("peer: django-two-factor-auth + django-otp, 1,000 users")
+        peer = await peer_dataset(dbs, runner, base_env, totp, 1_000)
+        if dbs.postgres and not profile.quick:
+            # The large database starts as a copy of the small one's empty schema (migrations run once).
+            dbs.fresh("schema")
+            run([PY, "manage.py", "migrate", "--noinput", "-v0"], env={**base_env, "DATABASE_URL": dbs.url_for("schema")})
+            datasets["1m"] = await gatehouse_dataset("large", 1_000_000, dbs, runner, base_env, totp, template="schema")
+            dbs.drop("schema")
+    finally:
+        bound.close()
+        sink.server.close()
+        if dbs.postgres:  # a million users take room: the next run seeds afresh anyway
+            for name in ("small", "large", "schema", "peer"):
+                dbs.drop(name)
+    result = {
+        "generatedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "profile": profile.name,
+        "machine": info,
+        "parameters": {
+            "argon2id": {"memoryKiB": params[0], "timeCost": params[1], "parallelism": params[2]},
+            "server": f"gunicorn, {cores} sync workers (one per core), DEBUG=false, Redis cache db {REDIS_DB}, database sessions",
+            "client": "bench/httpload.py: one asyncio process, HTTP/1.1, new connection per request (sync workers close them)",
+            "concurrency": {"passwordBound": profile.hash_conc, "cheap": profile.cheap_conc},
+            "secondsPerScenario": {"passwordBound": profile.hash_s, "cheap": profile.cheap_s, "argon2Bound": profile.bound_s},
+            "database": dbs.kind,
+            "datasets": {k: v["users"] for k, v in datasets.items()},
+        },
+        "datasets": datasets,
+        "peer": peer,
+        "wallSeconds": round(time.perf_counter() - started, 1),
+    }
+    result["doneWhen"] = report.done_when(result)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 users only, short scenarios (make bench-quick)")
+    args = parser.parse_args(argv)
+    profile = Profile(args.quick)
+    result = asyncio.run(main_async(profile))
+    report.write(result, RESULTS)
+    print(report.table(result))
+    log(f"done in {result['wallSeconds']:.0f}s; wrote {RESULTS / 'latest.json'}, latest.md, latest.svg")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
