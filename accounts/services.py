@@ -13,7 +13,7 @@ from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.notifications import notify_user
 from accounts.selectors import normalize_username
-from accounts.tokens import refresh_tokens_revoke
+from accounts.tokens import refresh_tokens_revoke, token_pair_issue
 
 Kind = AuditEvent.Kind
 
@@ -213,10 +213,18 @@ def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
     The only place last_login is written: Django's own ``update_last_login`` receiver is
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         User.objects.filter(pk=user.pk).update(last_login=now)
         audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
     user.last_login = now
+
+
+def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
+    """The API's hand-off after every required factor: the sign-in is stamped and audited and
+    the token pair minted in one transaction (one commit)."""
+    with transaction.atomic():
+        login_succeeded(user=user, ctx=ctx)
+        return token_pair_issue(user=user, amr=amr)
 
 
 def user_change(

@@ -1,10 +1,13 @@
 """JWTs, minted by our code after our own checks (simplejwt's stock obtain view is never mounted)."""
+from contextlib import contextmanager
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.errors import InvalidRefreshToken
 
@@ -14,16 +17,24 @@ AMR_RECOVERY = ["pwd", "mfa"]
 
 
 def token_pair_issue(*, user, amr: list[str]) -> dict:
-    """The contract's token body for a user who has passed every required factor."""
-    # simplejwt keeps the whole token in its outstanding-token row; the jti is all we look up,
-    # and a database dump must not hold a usable credential. One transaction: never the row
-    # with the token in it alone (the database may go away between the two statements).
-    with transaction.atomic():
-        refresh = RefreshToken.for_user(user)
-        OutstandingToken.objects.filter(jti=refresh[jwt_settings.JTI_CLAIM]).update(token="")
+    """The contract's token body for a user who has passed every required factor.
+
+    The refresh token's row in simplejwt's outstanding-token table is written here in one
+    INSERT, without the token itself: the jti is all we look up, and a database dump must
+    not hold a usable credential.
+    """
+    refresh = RefreshToken()
+    refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
     refresh["tid"] = user.tenant_id
     refresh["amr"] = list(amr)
     refresh["admin"] = bool(user.is_tenant_admin)
+    OutstandingToken.objects.create(
+        user=user,
+        jti=refresh[jwt_settings.JTI_CLAIM],
+        token="",
+        created_at=refresh.current_time,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
     return token_body(refresh)
 
 
@@ -51,31 +62,45 @@ def refresh_tokens_revoke(*, user) -> int:
     return len(ids)
 
 
-def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken, object]:
-    """A refresh token we minted, unexpired, not blacklisted, of this tenant, of an active user."""
-    from accounts.selectors import user_get_or_none
+class _PresentedRefreshToken(RefreshToken):
+    """A refresh token as presented: signature (configured algorithm only), expiry and type are
+    verified. simplejwt's blacklist look-up is left out on purpose: every use of a presented
+    token blacklists it with one INSERT on a unique key (``_use_once``), which refuses a token
+    that is already blacklisted and lets only one of two parallel uses win."""
 
+    def verify(self, *args, **kwargs) -> None:
+        Token.verify(self, *args, **kwargs)
+
+
+def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken]:
+    """A refresh token we minted, unexpired, of this tenant, of an active user (one query)."""
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
         raise InvalidRefreshToken()
     try:
-        token = RefreshToken(raw)  # signature (configured algorithm only), expiry, type, blacklist
+        token = _PresentedRefreshToken(raw)
         jti = token[jwt_settings.JTI_CLAIM]
     except (TokenError, KeyError):
         raise InvalidRefreshToken() from None
     if token.get("tid") != tenant.id:
         raise InvalidRefreshToken()
-    outstanding = OutstandingToken.objects.filter(jti=jti).first()
-    user = user_get_or_none(tenant=tenant, user_id=token.get(jwt_settings.USER_ID_CLAIM))
-    if outstanding is None or user is None or not user.is_active:
+    outstanding = (
+        OutstandingToken.objects.select_related("user", "user__tenant")
+        .filter(jti=jti, user__tenant=tenant, user__is_active=True)
+        .first()
+    )
+    if outstanding is None or str(outstanding.user_id) != str(token.get(jwt_settings.USER_ID_CLAIM)):
         raise InvalidRefreshToken()
-    return token, outstanding, user
+    return token, outstanding
 
 
-def _blacklist_once(outstanding: OutstandingToken) -> None:
-    """Blacklist, or fail if it already is: of two parallel uses of one token, one wins."""
+@contextmanager
+def _use_once(outstanding: OutstandingToken):
+    """Blacklist the token and do the rest in the same transaction; if it already was
+    blacklisted (used, revoked, or used by a parallel request), nothing happens."""
     try:
         with transaction.atomic():
             BlacklistedToken.objects.create(token=outstanding)
+            yield
     except IntegrityError:
         raise InvalidRefreshToken() from None
 
@@ -84,12 +109,11 @@ def token_refresh(*, refresh_token: str, tenant) -> dict:
     """Rotation (simplejwt's ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION, race-proof):
     the presented refresh token stops working and a new pair is issued with the same ``amr``
     and the user's current ``admin``. Raises ``InvalidRefreshToken``."""
-    token, outstanding, user = _refresh_token_read(refresh_token, tenant=tenant)
+    token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
     amr = token.get("amr")
     amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
-    with transaction.atomic():
-        _blacklist_once(outstanding)
-        return token_pair_issue(user=user, amr=amr)
+    with _use_once(outstanding):
+        return token_pair_issue(user=outstanding.user, amr=amr)
 
 
 def token_revoke(*, refresh_token: str, tenant, ctx=None):
@@ -97,8 +121,7 @@ def token_revoke(*, refresh_token: str, tenant, ctx=None):
     from accounts.audit import audit_record
     from accounts.models import AuditEvent
 
-    _token, outstanding, user = _refresh_token_read(refresh_token, tenant=tenant)
-    with transaction.atomic():
-        _blacklist_once(outstanding)
-        audit_record(kind=AuditEvent.Kind.LOGOUT, tenant_id=tenant.id, user=user, ctx=ctx)
-    return user
+    _token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
+    with _use_once(outstanding):
+        audit_record(kind=AuditEvent.Kind.LOGOUT, tenant_id=tenant.id, user=outstanding.user, ctx=ctx)
+    return outstanding.user

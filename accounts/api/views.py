@@ -41,8 +41,8 @@ from accounts.audit import RequestContext
 from accounts.errors import EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import AuditEvent, MfaMethod
 from accounts.selectors import normalize_username, user_get, user_list
-from accounts.services import login_succeeded, password_login, user_change, user_create, user_delete
-from accounts.tokens import AMR_PASSWORD, token_pair_issue, token_refresh, token_revoke
+from accounts.services import password_login, sign_in_tokens_issue, user_change, user_create, user_delete
+from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
 from mfa import pending as pending_login
 from mfa.models import TOTPDevice
 from mfa.services import (
@@ -181,8 +181,7 @@ class LoginView(AuthView):
         user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx())
         step = enrollment_needed(user)
         if not step:
-            login_succeeded(user=user, ctx=self.ctx())
-            return Response(token_pair_issue(user=user, amr=AMR_PASSWORD))
+            return Response(sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=self.ctx()))
         enroll = MfaMethod.TOTP if step == "choose" else ""
         return Response(
             {
@@ -306,8 +305,7 @@ class VerifyView(AuthView):
         pending, user = self.pending_user(data["mfaToken"])
         enroll = enrollment_method(user=user, enroll=pending.enroll)
         result = code_verify(user=user, code=data["code"], enroll=enroll, ctx=self.ctx())
-        login_succeeded(user=user, ctx=self.ctx())
-        body = token_pair_issue(user=user, amr=result.amr)
+        body = sign_in_tokens_issue(user=user, amr=result.amr, ctx=self.ctx())
         if result.recovery_codes:
             body["recoveryCodes"] = result.recovery_codes
         return Response(body)
