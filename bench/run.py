@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from bench.httpload import Connection, Exhausted, Op, cpu_ticks_of, run_closed_loop  # noqa: E402
+from bench.httpload import Connection, Exhausted, Op, run_closed_loop  # noqa: E402
 
 BENCH = ROOT / "bench"
 DATA = BENCH / ".data"

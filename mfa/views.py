@@ -38,6 +38,14 @@ class PendingStepMixin(TenantMixin):
     def ctx(self) -> RequestContext:
         return RequestContext.from_request(self.request, channel="web")
 
+    def verify_code(self, form):
+        """Judge the form's code (``code_verify``); on refusal the reason goes on the field."""
+        try:
+            return code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
+        except AuthFailure as exc:
+            form.add_error("code", as_validation_error(exc))
+            return None
+
 
 class ChooseView(PendingStepMixin, FormView):
     step = "choose"
@@ -67,10 +75,8 @@ class SetupView(PendingStepMixin, FormView):
         )
 
     def form_valid(self, form):
-        try:
-            result = code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
-        except AuthFailure as exc:
-            form.add_error("code", as_validation_error(exc))
+        result = self.verify_code(form)
+        if result is None:
             return self.form_invalid(form)
         next_url = safe_next(self.request, self.request.session.get(NEXT_SESSION_KEY))
         response = finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)
@@ -118,10 +124,8 @@ class VerifyView(PendingStepMixin, FormView):
         )
 
     def form_valid(self, form):
-        try:
-            result = code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
-        except AuthFailure as exc:
-            form.add_error("code", as_validation_error(exc))
+        result = self.verify_code(form)
+        if result is None:
             return self.form_invalid(form)
         if result.used_recovery_code:
             messages.warning(self.request, "You signed in with a recovery code. It cannot be used again.")

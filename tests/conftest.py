@@ -3,6 +3,7 @@ import os
 import shutil
 import socket
 import threading
+from collections import Counter
 from email import message_from_bytes
 from email.policy import default as default_policy
 
@@ -10,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from accounts.errors import AuthFailure
 from accounts.models import MfaMethod
 from accounts.services import user_create
 from mfa import crypto
@@ -169,3 +171,33 @@ def smtp_server(settings):
     sink.controller = controller
     yield sink
     controller.stop()
+
+
+def in_parallel(n: int, attempt) -> Counter:
+    """Run ``attempt()`` in ``n`` threads released together; count the outcomes (error codes or "ok")."""
+    barrier = threading.Barrier(n, timeout=30)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            barrier.wait()
+            try:
+                attempt()
+                outcome = "ok"
+            except AuthFailure as exc:
+                outcome = exc.code
+            except Exception as exc:  # noqa: BLE001 — reported, so the test fails with the reason
+                outcome = f"crash: {exc!r}"
+            with lock:
+                outcomes.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return Counter(outcomes)

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied, UnsupportedMediaType
+from rest_framework.exceptions import PermissionDenied, UnsupportedMediaType, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -94,6 +94,10 @@ class TenantAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         self.tenant = tenant_get(tenant_id=kwargs["tenant_id"])
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            # Every query parameter of the API is a single value; which copy would count is a guess.
+            raise ValidationError({name: ["Give this query parameter once."] for name in repeated})
         if request.method in ("POST", "PUT", "PATCH") and _has_body(request) and not request.content_type:
             raise UnsupportedMediaType("", detail="Send the body as JSON with 'Content-Type: application/json'.")
         super().initial(request, *args, **kwargs)

@@ -175,3 +175,12 @@ def test_nul_in_user_agent_is_stored_without_it(client, user):
 def test_nul_in_a_string_field_is_400(client, user, field):
     body = {"username": "alice", "password": PASSWORD, field: "al\x00ice"}
     assert field in assert_error(call(client, "post", v2("acme", "auth/login"), body), 400, "invalid_request")["fields"]
+
+
+
+def test_a_repeated_query_parameter_is_refused(client, tenant, admin_token):
+    before = snapshot()
+    response = call(client, "GET", v2(tenant.id, "Users?limit=1&limit=2"), token=admin_token)
+    body = assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_request")
+    assert "limit" in body["fields"]
+    assert snapshot() == before

@@ -17,7 +17,7 @@ CALLS = ["auth/login", "auth/mfa/totp/setup", "auth/mfa/email/send", "auth/mfa/v
 KEYS = ["username", "password", "mfaToken", "code", "refreshToken", "extra", ""]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | values,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | values,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )

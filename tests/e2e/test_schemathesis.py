@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Api
+from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
 

@@ -9,49 +9,17 @@ from collections import Counter
 from datetime import datetime, timezone as dt_timezone
 
 import pytest
-from django.db import connection
 
-from accounts.errors import AuthFailure
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.services import password_login
 from mfa import totp
 from mfa.services import code_verify
-from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
+from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp, in_parallel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 THREADS = 20
 LIMIT = 3
-
-
-def in_parallel(n: int, attempt) -> Counter:
-    """Run ``attempt()`` in ``n`` threads released together; count the outcomes (error codes or "ok")."""
-    barrier = threading.Barrier(n, timeout=30)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def worker():
-        try:
-            barrier.wait()
-            try:
-                attempt()
-                outcome = "ok"
-            except AuthFailure as exc:
-                outcome = exc.code
-            except Exception as exc:  # noqa: BLE001 — reported, so the test fails with the reason
-                outcome = f"crash: {exc!r}"
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return Counter(outcomes)
 
 
 def wrong_code_for(step: int) -> str:
