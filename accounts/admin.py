@@ -409,6 +409,15 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         return format_html('<a href="{}">Set a new password</a> (also signs them out of apps using the API)', url)
 
     # Writes: all through accounts.services
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            # The form checked the username, but a parallel request took it before the save
+            # (the database constraint refused it; nothing was written).
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request, obj, form, change):
         if not change:
             return  # UserAddForm.save() created the user through user_create

@@ -13,7 +13,8 @@ from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from mfa.services import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import form_error_codes, manual_key, page_messages, password_step, setup_url
-from tests.conftest import FIXED_SECRET, confirm_totp
+from accounts.services import user_create
+from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
 
 Kind = AuditEvent.Kind
 
@@ -242,3 +243,25 @@ def test_confirmation_pages_need_change_permission(user_factory, tina):
     response = client.post(f"/admin/accounts/user/{tina.pk}/reset-mfa/")
     assert response.status_code == HTTPStatus.FOUND
     assert TOTPDevice.objects.filter(user=tina).exists()
+
+
+def test_losing_a_race_for_the_username_is_a_message_not_a_500(client_a, tenant, monkeypatch):
+    """The add form checked the name, then a parallel request took it before the save."""
+    from accounts.admin import UserAddForm
+
+    real_clean = UserAddForm.clean
+
+    def clean_then_lose_the_race(self):
+        data = real_clean(self)
+        user_create(tenant=tenant, username=data["username"], email="other@example.com", password=PASSWORD)
+        return data
+
+    monkeypatch.setattr(UserAddForm, "clean", clean_then_lose_the_race)
+    response = client_a.post(
+        "/admin/accounts/user/add/",
+        {"username": "racer", "email": "racer@example.com", "password1": PASSWORD, "password2": PASSWORD, "mfa_method": "none"},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    # (The competitor's row shares this test's transaction, so it is rolled back with the add.)
+    assert not User.objects.filter(tenant=tenant, email="racer@example.com").exists()
+    assert "already taken" in " ".join(m.message for m in client_a.get("/admin/").context["messages"])
