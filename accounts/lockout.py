@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from math import ceil
 from typing import Literal
 
-from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
+from django.db import connections, router
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import LockoutState
 
@@ -44,16 +46,13 @@ def is_locked(state: LockoutState, *, now: datetime | None = None) -> bool:
     return seconds_left(state.locked_until, now=now) > 0
 
 
-def _not_locked(now: datetime) -> Q:
-    return Q(locked_until__isnull=True) | Q(locked_until__lte=now)
-
-
 def register_failure(
     *, model: type[LockoutState], pk, counter: Counter, limit: int, lockout_seconds: int
 ) -> Attempt:
     """Count one failure (or reserve one attempt before judging it) in one atomic UPDATE.
 
-    Returns ``allowed=False`` without counting when the row is locked. When the count
+    Returns ``allowed=False`` without counting when the row is locked (then a second
+    statement reads the lock). When the count
     reaches ``limit`` the row is locked for ``lockout_seconds``. A lock that has expired
     restarts both counters, so this failure is the first of a new series.
     """
@@ -61,23 +60,51 @@ def register_failure(
     field = _FIELDS[counter]
     other = _FIELDS["code" if counter == "password" else "password"]
     lock_at = now + timedelta(seconds=lockout_seconds)
-    expired = Q(locked_until__isnull=False)  # rows passing the guard with a lock have an expired one
-    updated = model.objects.filter(Q(pk=pk) & _not_locked(now)).update(
-        **{
-            field: Case(When(expired, then=Value(1)), default=F(field) + 1, output_field=IntegerField()),
-            other: Case(When(expired, then=Value(0)), default=F(other), output_field=IntegerField()),
-            "locked_until": Case(
-                When(expired, then=Value(lock_at if limit <= 1 else None)),
-                When(**{f"{field}__gte": limit - 1}, then=Value(lock_at)),
-                default=Value(None),
-                output_field=DateTimeField(),
-            ),
-        }
+    # One statement, one round trip: the conditional UPDATE returns the row it wrote. Every
+    # right-hand side reads the row as it was, so "a lock is set" means "an expired lock".
+    conn = connections[router.db_for_write(model)]
+    qn = conn.ops.quote_name
+    f, o, lu = qn(field), qn(other), qn("locked_until")
+    opts = model._meta
+    as_db = opts.get_field("locked_until")
+    sql = (
+        f"UPDATE {qn(opts.db_table)} SET "
+        f"{f} = CASE WHEN {lu} IS NOT NULL THEN 1 ELSE {f} + 1 END, "
+        f"{o} = CASE WHEN {lu} IS NOT NULL THEN 0 ELSE {o} END, "
+        f"{lu} = CASE WHEN {lu} IS NOT NULL THEN %s WHEN {f} >= %s THEN %s ELSE NULL END "
+        f"WHERE {qn(opts.pk.column)} = %s AND ({lu} IS NULL OR {lu} <= %s)"
     )
+    # RETURNING needs PostgreSQL or SQLite >= 3.35; an older SQLite reads the row it wrote.
+    returning = conn.features.can_return_columns_from_insert
+    params = [
+        as_db.get_db_prep_value(lock_at if limit <= 1 else None, conn),
+        limit - 1,
+        as_db.get_db_prep_value(lock_at, conn),
+        opts.pk.get_db_prep_value(pk, conn),
+        as_db.get_db_prep_value(now, conn),
+    ]
+    with conn.cursor() as cursor:
+        cursor.execute(sql + (f" RETURNING {f}, {lu}" if returning else ""), params)
+        if returning:
+            written = cursor.fetchone()
+        elif cursor.rowcount:
+            cursor.execute(f"SELECT {f}, {lu} FROM {qn(opts.db_table)} WHERE {qn(opts.pk.column)} = %s", params[3:4])
+            written = cursor.fetchone()
+        else:
+            written = None
+    if written is not None:
+        return Attempt(allowed=True, count=written[0], locked_until=_as_datetime(written[1], conn), limit=limit)
     row = model.objects.filter(pk=pk).values(field, "locked_until").first() or {field: 0, "locked_until": None}
-    if not updated:
-        return Attempt(allowed=False, count=row[field], locked_until=row["locked_until"], limit=limit)
-    return Attempt(allowed=True, count=row[field], locked_until=row["locked_until"], limit=limit)
+    return Attempt(allowed=False, count=row[field], locked_until=row["locked_until"], limit=limit)
+
+
+def _as_datetime(value, conn) -> datetime | None:
+    """A timestamp as a raw cursor gives it back (SQLite: naive, or text) → an aware datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, conn.timezone) if timezone.is_naive(value) else value
 
 
 def refund(*, model: type[LockoutState], pk, counter: Counter, attempt: Attempt) -> None:

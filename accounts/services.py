@@ -221,8 +221,9 @@ def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
 
 def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
     """The API's hand-off after every required factor: the sign-in is stamped and audited and
-    the token pair minted in one transaction (one commit)."""
-    with transaction.atomic():
+    the token pair minted in one transaction (one commit; inside a caller's transaction, such
+    as ``code_verify``'s, no savepoint of its own: a failure here fails the whole)."""
+    with transaction.atomic(savepoint=False):
         login_succeeded(user=user, ctx=ctx)
         return token_pair_issue(user=user, amr=amr)
 

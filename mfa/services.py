@@ -5,8 +5,10 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -31,6 +33,7 @@ class Verified:
     amr: list[str]
     recovery_codes: list[str] | None = None  # set when this finished an app set-up
     used_recovery_code: bool = False
+    handoff: Any = None  # what ``code_verify``'s ``on_success`` returned (the API: the token body)
 
 
 def mask_email(email: str) -> str:
@@ -171,31 +174,39 @@ def _recovery_code_consume(user: User, code: str) -> bool:
 
 # --- the one place a code is judged --------------------------------------------------------
 
-def code_verify(*, user: User, code: str, enroll: str = "", ctx: RequestContext | None = None, unix_time: float | None = None) -> Verified:
+def code_verify(
+    *,
+    user: User,
+    code: str,
+    enroll: str = "",
+    ctx: RequestContext | None = None,
+    unix_time: float | None = None,
+    on_success: Callable[[Verified], Any] | None = None,
+) -> Verified:
     """Judge one code for ``user`` and count it: the one home of this rule.
 
     Holds the user's row lock for the judgement (microseconds, no hashing), so parallel
     requests are judged one at a time and never more than the tenant's limit. Accepts,
     by the pending step: an app code (replay-proof), an emailed code, or a recovery code.
+    ``on_success(result)`` (the API's token hand-off) runs inside the same transaction
+    after an accepted code, so the whole sign-in is one commit; its return value is
+    ``result.handoff``. A refused code is counted and committed before the error is raised.
     Raises ``LockedOut`` or ``InvalidCode``.
     """
     tenant = user.tenant
     method = enroll or user.mfa_method
     unix_time = time.time() if unix_time is None else unix_time
     with transaction.atomic():
-        state = (
-            User.objects.select_for_update()
-            .filter(pk=user.pk)
-            .values("locked_until", "failed_password_count", "failed_code_count")
-            .get()
-        )
+        state, device = _lock_state(user, with_device=method == MfaMethod.TOTP)
         if lockout.seconds_left(state["locked_until"]):
             raise LockedOut(lockout.seconds_left(state["locked_until"]))
-        result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
+        result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx, device=device)
         if result is not None:
             # The row is locked, so its state is current: a clean row needs no UPDATE (one write per verify).
             if state["failed_code_count"] or state["failed_password_count"] or state["locked_until"]:
                 lockout.reset(model=User, pk=user.pk)
+            if on_success is not None:
+                result = replace(result, handoff=on_success(result))
         else:
             attempt = lockout.register_failure(
                 model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
@@ -213,10 +224,31 @@ def code_verify(*, user: User, code: str, enroll: str = "", ctx: RequestContext 
     return result
 
 
-def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, ctx) -> Verified | None:
+_STATE = ("locked_until", "failed_password_count", "failed_code_count")
+_DEVICE = ("id", "secret_encrypted", "confirmed_at", "last_step")
+
+
+def _lock_state(user: User, *, with_device: bool) -> tuple[dict, TOTPDevice | None]:
+    """Lock the user's row and read its lockout state; for an app code, the app's row comes
+    with it in the same statement (one round trip).
+
+    Only the user's row is locked. A joined row read after waiting for that lock may be
+    older than the lock's holder left it; for a confirmed app that is harmless (its secret
+    never changes, a replaced app has a new id, and the replay guard is the conditional
+    UPDATE on the current row), so only an unconfirmed or missing app is read again."""
+    fields = _STATE + tuple(f"totp_device__{f}" for f in _DEVICE) if with_device else _STATE
+    state = User.objects.select_for_update(of=("self",)).filter(pk=user.pk).order_by().values(*fields).get()
+    if not with_device:
+        return state, None
+    if state["totp_device__id"] is None or state["totp_device__confirmed_at"] is None:
+        return state, TOTPDevice.objects.filter(user=user).first()
+    device = TOTPDevice(user_id=user.pk, **{f: state[f"totp_device__{f}"] for f in _DEVICE})
+    return state, device
+
+
+def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, ctx, device: TOTPDevice | None) -> Verified | None:
     code = totp.normalize_code(raw)
     if method == MfaMethod.TOTP:
-        device = TOTPDevice.objects.filter(user=user).first()
         if device is None:
             return None
         if code is not None:

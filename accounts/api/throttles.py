@@ -1,7 +1,17 @@
 """Per-IP rate limits on the sign-in endpoints, on the shared cache (Redis when several
-processes serve), on top of the per-user lockout of ``accounts.lockout``."""
-import logging
+processes serve), on top of the per-user lockout of ``accounts.lockout``.
 
+A fixed-window counter: one key per client address and window, counted with one atomic
+increment. On Redis that is ONE round trip (``SET key 0 EX window NX`` + ``INCR key`` in
+one pipeline), where DRF's sliding log reads and rewrites the whole history (two round
+trips and a list per call). Every host and process counts into the same key.
+"""
+import logging
+import math
+import time
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -21,6 +31,38 @@ class RateLimitUnavailable(APIException):
     wait = 5  # seconds, sent as Retry-After by the exception handler
 
 
+_clients: dict = {}
+
+
+def _redis_client(cache: RedisCache):
+    """A client on the cache's own connection pool. Django builds a new ``redis.Redis`` (and
+    its table of ~200 response callbacks) for every cache call; one per pool is enough."""
+    pool = cache._cache._get_connection_pool(write=True)
+    client = _clients.get(id(pool))
+    if client is None or client.connection_pool is not pool:
+        client = _clients[id(pool)] = cache._cache._client(connection_pool=pool)
+    return client
+
+
+def _redis_count(cache: RedisCache, key: str, window: int) -> int:
+    """Count one call in ``key`` (created with the window's expiry) in one round trip."""
+    pipe = _redis_client(cache).pipeline(transaction=False)
+    redis_key = cache.make_and_validate_key(key)
+    pipe.set(redis_key, 0, ex=window, nx=True)
+    pipe.incr(redis_key)
+    return int(pipe.execute()[1])
+
+
+def _cache_count(cache, key: str, window: int) -> int:
+    """The same with any other Django cache (one process: locmem in tests and `make run`)."""
+    cache.add(key, 0, window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls: this call opens a new window
+        cache.set(key, 1, window)
+        return 1
+
+
 class AuthRateThrottle(SimpleRateThrottle):
     """Scope ``auth``: every ``auth/…`` call from one client address shares one budget."""
 
@@ -32,11 +74,31 @@ class AuthRateThrottle(SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view):
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        self.window_ends = (window + 1) * self.duration
+        key = f"{self.get_cache_key(request, view)}_{window}"
+        cache = caches["default"]
         try:
-            return super().allow_request(request, view)
+            if isinstance(cache, RedisCache):
+                count = _redis_count(cache, key, self.duration)
+            else:
+                count = _cache_count(cache, key, self.duration)
         except (RedisError, OSError) as exc:
             logger.error("rate-limit store unreachable (%s): refusing sign-in API calls until it is back", type(exc).__name__)
             raise RateLimitUnavailable() from None
+        return count <= self.num_requests
+
+    def wait(self):
+        """Seconds until this window ends and the budget is whole again."""
+        return max(math.ceil(self.window_ends - self.now), 1)
+
+    def timer(self):
+        return time.time()
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -308,8 +308,14 @@ class VerifyView(AuthView):
         data = _valid(VerifyInput, request).validated_data
         pending, user = self.pending_user(data["mfaToken"])
         enroll = enrollment_method(user=user, enroll=pending.enroll)
-        result = code_verify(user=user, code=data["code"], enroll=enroll, ctx=self.ctx())
-        body = sign_in_tokens_issue(user=user, amr=result.amr, ctx=self.ctx())
+        ctx = self.ctx()
+        # The hand-off runs inside code_verify's transaction: judging, replay guard, last_login,
+        # audit and the token pair are one commit. A refused code is counted all the same.
+        result = code_verify(
+            user=user, code=data["code"], enroll=enroll, ctx=ctx,
+            on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
+        )
+        body = result.handoff
         if result.recovery_codes:
             body["recoveryCodes"] = result.recovery_codes
         return Response(body)

@@ -2,12 +2,27 @@
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
+from django.conf import settings
 
 from accounts import lockout
 from accounts.errors import InvalidCode, LockedOut
 from accounts.models import UnknownLogin, User
 
 NOW = datetime(2030, 8, 8, 8, 0, 0, tzinfo=dt_timezone.utc)
+
+
+# On SQLite, every test runs both ways of reading back the counted row: UPDATE … RETURNING
+# (SQLite >= 3.35, and PostgreSQL) and UPDATE then SELECT (older SQLite).
+SQL_PATHS = ["returning"] + (["update-then-select"] if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else [])
+
+
+@pytest.fixture(autouse=True, params=SQL_PATHS)
+def sql_path(request, monkeypatch):
+    if request.param == "update-then-select":
+        from django.db import connection
+
+        monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    return request.param
 
 
 @pytest.fixture

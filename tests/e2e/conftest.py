@@ -571,8 +571,14 @@ class Browserless:
         assert match, f"no CSRF token on {path} ({page.status_code})"
         return page, match.group(1)
 
-    def submit(self, path: str, data: dict, *, token_from: str | None = None) -> httpx.Response:
-        _, token = self.csrf(token_from or path)
+    def submit(self, path: str, data: dict, *, token_from: str | None = None, page: httpx.Response | None = None) -> httpx.Response:
+        """POST the form at ``path``, with the CSRF token of ``page`` if given (else fetched anew)."""
+        if page is not None:
+            match = CSRF_RE.search(page.text)
+            assert match, f"no CSRF token on {path} ({page.status_code})"
+            token = match.group(1)
+        else:
+            _, token = self.csrf(token_from or path)
         return self.http.post(path, data={**data, "csrfmiddlewaretoken": token}, headers={"Referer": str(self.http.base_url) + path})
 
     def login(self, tenant: str, username: str, password: str = PASSWORD) -> httpx.Response:
