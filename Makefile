@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-e2e bench bench-quick venv migrate clean
+.PHONY: run test test-e2e bench bench-quick venv clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-e2e: $(VENV)/.installed-test
-	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 # The bench (bench/run.py): gunicorn + PostgreSQL when DATABASE_URL says so, else SQLite; ~10 min / ~1.5 min.
 bench: $(VENV)/.installed-test
