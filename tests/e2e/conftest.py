@@ -232,7 +232,7 @@ class Cluster:
             subprocess.run(
                 ["pg_createcluster", self.version, CLUSTER_NAME, "--port", str(CLUSTER_PORT),
                  "-o", "fsync=off", "-o", "synchronous_commit=off", "-o", "full_page_writes=off",
-                 "-o", "listen_addresses='127.0.0.1'", "-o", "max_connections=100"],
+                 "-o", "max_connections=100"],  # Debian clusters listen on localhost only by default
                 check=True, capture_output=True, timeout=120,
             )
         hba = conf / "pg_hba.conf"
