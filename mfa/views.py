@@ -99,16 +99,16 @@ class VerifyView(PendingStepMixin, FormView):
 
     def get(self, request, *args, **kwargs):
         if self.method() == MfaMethod.EMAIL and not self.pending.email_sent_at:
-            self._send()
+            self._send(announce=False)  # the page itself says where the code went
         return super().get(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         if request.POST.get("action") == "resend" and self.method() == MfaMethod.EMAIL:
-            self._send()
+            self._send(announce=True)
             return redirect("mfa:verify", tenant_id=self.tenant.id)
         return super().post(request, *args, **kwargs)
 
-    def _send(self) -> None:
+    def _send(self, *, announce: bool) -> None:
         try:
             email_code_send(user=self.user, ctx=self.ctx())
         except AuthFailure as exc:
@@ -116,7 +116,8 @@ class VerifyView(PendingStepMixin, FormView):
             return
         self.pending.email_sent_at = time.time()
         pending_login.session_save(self.request, self.pending)
-        messages.success(self.request, f"We sent a code to {mask_email(self.user.email)}.")
+        if announce:
+            messages.success(self.request, f"We sent a new code to {mask_email(self.user.email)}.")
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
