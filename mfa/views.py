@@ -11,7 +11,7 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
-from accounts.views import continue_sign_in, finish_sign_in, safe_next, NEXT_SESSION_KEY
+from accounts.views import continue_sign_in, finish_sign_in
 from mfa import pending as pending_login
 from mfa import totp
 from mfa.forms import ChooseForm, CodeForm
@@ -78,12 +78,13 @@ class SetupView(PendingStepMixin, FormView):
         result = self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
-        next_url = safe_next(self.request, self.request.session.get(NEXT_SESSION_KEY))
+        # finish_sign_in resolves where to go next (a safe ?next= or the account page); the
+        # recovery codes are shown first, with that place as the way on.
         response = finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)
         return render(
             self.request,
             "mfa/recovery_codes.html",
-            {"tenant": self.tenant, "codes": result.recovery_codes or [], "continue_url": next_url or response.url},
+            {"tenant": self.tenant, "codes": result.recovery_codes or [], "continue_url": response.url},
         )
 
 

@@ -4,8 +4,6 @@ Django's ``ValidationError`` (raised by services and model validators) is turned
 DRF's with its codes kept (a service's ``username_taken`` becomes a 409 here) and its
 field names camelCased (``mfa_max_attempts`` → ``mfaMaxAttempts``).
 """
-import logging
-
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -14,9 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from accounts.errors import AuthFailure, LockedOut, ResendTooSoon
-
-logger = logging.getLogger(__name__)
-
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
