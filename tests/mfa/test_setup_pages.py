@@ -236,3 +236,10 @@ def test_code_lockout_through_the_page_shows_the_time_left_and_lifts(client, use
     assert is_signed_in(client, user)
     user.refresh_from_db()
     assert (user.failed_code_count, user.locked_until) == (0, None)
+
+
+def test_after_set_up_the_recovery_codes_page_continues_to_a_safe_next(client, newcomer, frozen):
+    password_step(client, newcomer.tenant_id, "jo+test", next_url="/admin/")
+    key = manual_key(client.get(setup_url(newcomer.tenant_id)))
+    response = client.post(setup_url(newcomer.tenant_id), {"code": code_now(key)})
+    assert response.context["continue_url"] == "/admin/"
