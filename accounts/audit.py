@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from accounts.models import AuditEvent
+from config import sql
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ CLI = RequestContext(channel="cli")
 
 def audit_record(*, kind: str, tenant_id: str, user=None, username: str = "", actor=None, ctx: RequestContext | None = None) -> AuditEvent:
     ctx = ctx or RequestContext()
-    return AuditEvent.objects.create(
+    # Written on every sign-in: one plain INSERT (config.sql), no ORM compilation.
+    return sql.insert(AuditEvent(
         tenant_id=tenant_id,
         user=user,
         username=(user.username if user is not None else username)[:150],
@@ -36,4 +38,4 @@ def audit_record(*, kind: str, tenant_id: str, user=None, username: str = "", ac
         ip=ctx.ip,
         user_agent=ctx.user_agent,
         channel=ctx.channel,
-    )
+    ))

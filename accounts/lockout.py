@@ -11,7 +11,7 @@ from math import ceil
 from typing import Literal
 
 from django.db import connections, router
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -120,10 +120,16 @@ def refund(*, model: type[LockoutState], pk, counter: Counter, attempt: Attempt)
 
 
 def reset(*, model: type[LockoutState], pk) -> None:
-    """A success: both counters back to zero and no lock. Writes only when there is something to clear."""
-    model.objects.filter(pk=pk).filter(
-        Q(failed_password_count__gt=0) | Q(failed_code_count__gt=0) | Q(locked_until__isnull=False)
-    ).update(failed_password_count=0, failed_code_count=0, locked_until=None)
+    """A success: both counters back to zero and no lock. Writes only when there is something to clear.
+    On every successful password (the attempt was counted first): one plain statement."""
+    conn = connections[router.db_for_write(model)]
+    opts = model._meta
+    sql = (
+        f'UPDATE "{opts.db_table}" SET "failed_password_count" = 0, "failed_code_count" = 0, "locked_until" = NULL '
+        f'WHERE "{opts.pk.column}" = %s AND ("failed_password_count" > 0 OR "failed_code_count" > 0 OR "locked_until" IS NOT NULL)'
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [opts.pk.get_db_prep_value(pk, conn)])
 
 
 def unlock(*, model: type[LockoutState], pk) -> None:

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
+from config import sql
 
 
 def normalize_username(username: str) -> str:
@@ -16,12 +17,19 @@ def user_list(*, tenant) -> QuerySet[User]:
     return User.objects.filter(tenant=tenant)
 
 
+def _of(tenant, user: User | None) -> User | None:
+    if user is not None:
+        user.tenant = tenant  # the row's tenant is this one: no second query for it
+    return user
+
+
 def user_get_or_none(*, tenant, user_id) -> User | None:
+    """On every pending sign-in and API call: one statement (``config.sql``)."""
     try:
         uid = uuid.UUID(str(user_id))
     except (TypeError, ValueError, AttributeError):
         return None
-    return User.objects.select_related("tenant").filter(tenant=tenant, pk=uid).first()
+    return _of(tenant, sql.get(User, pk=uid, tenant=tenant.pk))
 
 
 def user_get(*, tenant, user_id) -> User:
@@ -32,4 +40,6 @@ def user_get(*, tenant, user_id) -> User:
 
 
 def user_get_by_username(*, tenant, username: str) -> User | None:
-    return User.objects.select_related("tenant").filter(tenant=tenant, username=normalize_username(username)).first()
+    """The password step's look-up (already normalized names are unchanged by normalizing)."""
+    name = normalize_username(username)
+    return _of(tenant, sql.get(User, tenant=tenant.pk, username=name)) if name else None

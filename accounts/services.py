@@ -12,8 +12,9 @@ from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.notifications import notify_user
-from accounts.selectors import normalize_username
+from accounts.selectors import normalize_username, user_get_by_username
 from accounts.tokens import refresh_tokens_revoke, token_pair_issue
+from config import sql
 
 Kind = AuditEvent.Kind
 
@@ -170,7 +171,7 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     """
     name = normalize_username(username)[:150]
     password = password if isinstance(password, str) else ""
-    user = User.objects.select_related("tenant").filter(tenant=tenant, username=name).first() if name else None
+    user = user_get_by_username(tenant=tenant, username=name)
     model, pk = (User, user.pk) if user is not None else (UnknownLogin, _unknown_login_pk(tenant, name))
     attempt = lockout.register_failure(
         model=model,
@@ -214,7 +215,7 @@ def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
     with transaction.atomic(savepoint=False):
-        User.objects.filter(pk=user.pk).update(last_login=now)
+        sql.update(User, user.pk, last_login=now)
         audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
     user.last_login = now
 

@@ -7,12 +7,13 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from accounts import lockout
@@ -21,6 +22,7 @@ from accounts.errors import EmailUnavailable, InvalidCode, LockedOut, ResendTooS
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.notifications import notify_user, render_mail
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
+from config import sql
 from mfa import crypto, recovery, totp
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 
@@ -43,7 +45,9 @@ def mask_email(email: str) -> str:
 
 
 def totp_confirmed(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+    """Asked by every app user's password step: one plain statement (``config.sql``)."""
+    device = sql.get(TOTPDevice, user=user.pk)
+    return device is not None and device.confirmed_at is not None
 
 
 def enrollment_needed(user: User, *, enroll: str = "") -> str:
@@ -198,12 +202,12 @@ def code_verify(
     unix_time = time.time() if unix_time is None else unix_time
     with transaction.atomic():
         state, device = _lock_state(user, with_device=method == MfaMethod.TOTP)
-        if lockout.seconds_left(state["locked_until"]):
-            raise LockedOut(lockout.seconds_left(state["locked_until"]))
+        if lockout.seconds_left(state.locked_until):
+            raise LockedOut(lockout.seconds_left(state.locked_until))
         result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx, device=device)
         if result is not None:
             # The row is locked, so its state is current: a clean row needs no UPDATE (one write per verify).
-            if state["failed_code_count"] or state["failed_password_count"] or state["locked_until"]:
+            if state.failed_code_count or state.failed_password_count or state.locked_until:
                 lockout.reset(model=User, pk=user.pk)
             if on_success is not None:
                 result = replace(result, handoff=on_success(result))
@@ -224,25 +228,37 @@ def code_verify(
     return result
 
 
-_STATE = ("locked_until", "failed_password_count", "failed_code_count")
-_DEVICE = ("id", "secret_encrypted", "confirmed_at", "last_step")
+@cache
+def _lock_state_sql(with_device: bool, lock: str) -> str:
+    users, devices = User._meta.db_table, TOTPDevice._meta.db_table
+    if not with_device:
+        return f'SELECT {sql.columns(User, "u")} FROM "{users}" u WHERE u."id" = %s {lock}'
+    return (
+        f'SELECT {sql.columns(User, "u")}, {sql.columns(TOTPDevice, "d")} FROM "{users}" u '
+        f'LEFT JOIN "{devices}" d ON d."user_id" = u."id" WHERE u."id" = %s {lock}'
+    )
 
 
-def _lock_state(user: User, *, with_device: bool) -> tuple[dict, TOTPDevice | None]:
-    """Lock the user's row and read its lockout state; for an app code, the app's row comes
-    with it in the same statement (one round trip).
+def _lock_state(user: User, *, with_device: bool) -> tuple[User, TOTPDevice | None]:
+    """Lock the user's row and read it as it is now (lockout state included); for an app
+    code, the app's row comes with it in the same statement (one round trip, no ORM).
 
     Only the user's row is locked. A joined row read after waiting for that lock may be
     older than the lock's holder left it; for a confirmed app that is harmless (its secret
     never changes, a replaced app has a new id, and the replay guard is the conditional
     UPDATE on the current row), so only an unconfirmed or missing app is read again."""
-    fields = _STATE + tuple(f"totp_device__{f}" for f in _DEVICE) if with_device else _STATE
-    state = User.objects.select_for_update(of=("self",)).filter(pk=user.pk).order_by().values(*fields).get()
+    conn = connections[router.db_for_write(User)]
+    lock = conn.ops.for_update_sql(of=("u",)) if conn.features.has_select_for_update else ""
+    with conn.cursor() as cursor:
+        cursor.execute(_lock_state_sql(with_device, lock), [sql.prep(User, "pk", user.pk, conn)])
+        row = cursor.fetchone()
+    cut = sql.width(User)
+    state = sql.load(User, row[:cut], conn)
     if not with_device:
         return state, None
-    if state["totp_device__id"] is None or state["totp_device__confirmed_at"] is None:
+    device = sql.load(TOTPDevice, row[cut:], conn) if row[cut] is not None else None
+    if device is None or device.confirmed_at is None:
         return state, TOTPDevice.objects.filter(user=user).first()
-    device = TOTPDevice(user_id=user.pk, **{f: state[f"totp_device__{f}"] for f in _DEVICE})
     return state, device
 
 
@@ -277,9 +293,7 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
     if step is None:
         return None
     # Replay guard: the check and the write are one statement.
-    accepted = TOTPDevice.objects.filter(pk=device.pk, last_step__lt=step).update(
-        last_step=step, confirmed_at=device.confirmed_at or timezone.now()
-    )
+    accepted = _totp_step_claim(device, step)
     if not accepted:
         audit_record(kind=Kind.REPLAY_REFUSED, tenant_id=user.tenant_id, user=user, ctx=ctx)
         return None
@@ -292,6 +306,19 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
     codes = recovery_codes_replace(user=user)
     audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
     return Verified(amr=AMR_OTP, recovery_codes=codes)
+
+
+def _totp_step_claim(device: TOTPDevice, step: int) -> bool:
+    """Record ``step`` as used if it is later than the last one used (and confirm the app):
+    the check and the write are one conditional UPDATE, so one step passes at most once."""
+    conn = connections[router.db_for_write(TOTPDevice)]
+    confirmed_at = sql.prep(TOTPDevice, "confirmed_at", device.confirmed_at or timezone.now(), conn)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{TOTPDevice._meta.db_table}" SET "last_step" = %s, "confirmed_at" = %s WHERE "id" = %s AND "last_step" < %s',
+            [step, confirmed_at, device.pk, step],
+        )
+        return cursor.rowcount == 1
 
 
 def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:
