@@ -1,8 +1,11 @@
 """JWTs, minted by our code after our own checks (simplejwt's stock obtain view is never mounted)."""
+import uuid
 from contextlib import contextmanager
+from functools import cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -10,6 +13,8 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.errors import InvalidRefreshToken
+from accounts.models import User
+from config import sql
 
 AMR_PASSWORD = ["pwd"]
 AMR_OTP = ["pwd", "otp", "mfa"]
@@ -23,19 +28,27 @@ def token_pair_issue(*, user, amr: list[str]) -> dict:
     INSERT, without the token itself: the jti is all we look up, and a database dump must
     not hold a usable credential.
     """
-    refresh = RefreshToken()
-    refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
-    refresh["tid"] = user.tenant_id
-    refresh["amr"] = list(amr)
+    refresh = _refresh_new(user_id=user.pk, tenant_id=user.tenant_id, amr=amr)
     refresh["admin"] = bool(user.is_tenant_admin)
-    OutstandingToken.objects.create(
-        user=user,
-        jti=refresh[jwt_settings.JTI_CLAIM],
-        token="",
-        created_at=refresh.current_time,
-        expires_at=datetime_from_epoch(refresh["exp"]),
-    )
+    sql.insert(OutstandingToken(user=user, **_outstanding_fields(refresh)))
     return token_body(refresh)
+
+
+def _refresh_new(*, user_id, tenant_id: str, amr: list[str]) -> RefreshToken:
+    refresh = RefreshToken()
+    refresh[jwt_settings.USER_ID_CLAIM] = str(user_id)
+    refresh["tid"] = tenant_id
+    refresh["amr"] = list(amr)
+    return refresh
+
+
+def _outstanding_fields(refresh: RefreshToken) -> dict:
+    return {
+        "jti": refresh[jwt_settings.JTI_CLAIM],
+        "token": "",
+        "created_at": refresh.current_time,
+        "expires_at": datetime_from_epoch(refresh["exp"]),
+    }
 
 
 def token_body(refresh: RefreshToken) -> dict:
@@ -72,25 +85,50 @@ class _PresentedRefreshToken(RefreshToken):
         Token.verify(self, *args, **kwargs)
 
 
-def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken]:
-    """A refresh token we minted, unexpired, of this tenant, of an active user (one query)."""
+def _presented(raw, *, tenant) -> RefreshToken:
+    """A refresh token of this tenant with a valid signature, expiry and type (no database)."""
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
         raise InvalidRefreshToken()
     try:
         token = _PresentedRefreshToken(raw)
-        jti = token[jwt_settings.JTI_CLAIM]
+        token[jwt_settings.JTI_CLAIM]
     except (TokenError, KeyError):
         raise InvalidRefreshToken() from None
     if token.get("tid") != tenant.id:
         raise InvalidRefreshToken()
-    outstanding = (
-        OutstandingToken.objects.select_related("user", "user__tenant")
-        .filter(jti=jti, user__tenant=tenant, user__is_active=True)
-        .first()
-    )
+    return token
+
+
+def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken]:
+    """A refresh token we minted, unexpired, of this tenant, of an active user (one query)."""
+    token = _presented(raw, tenant=tenant)
+    outstanding = _outstanding_get(token[jwt_settings.JTI_CLAIM], tenant=tenant)
     if outstanding is None or str(outstanding.user_id) != str(token.get(jwt_settings.USER_ID_CLAIM)):
         raise InvalidRefreshToken()
     return token, outstanding
+
+
+@cache
+def _outstanding_sql() -> str:
+    return (
+        f"SELECT {sql.columns(OutstandingToken, 'o')}, {sql.columns(User, 'u')} "
+        f'FROM "{OutstandingToken._meta.db_table}" o JOIN "{User._meta.db_table}" u ON u."id" = o."user_id" '
+        'WHERE o."jti" = %s AND u."tenant_id" = %s AND u."is_active" = %s'
+    )
+
+
+def _outstanding_get(jti: str, *, tenant) -> OutstandingToken | None:
+    """The token's row with its user, if that user is active and of ``tenant`` (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_outstanding_sql(), [str(jti), tenant.pk, True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    cut = sql.width(OutstandingToken)
+    outstanding, user = sql.load(OutstandingToken, row[:cut]), sql.load(User, row[cut:])
+    user.tenant = tenant
+    outstanding.user = user
+    return outstanding
 
 
 @contextmanager
@@ -99,7 +137,7 @@ def _use_once(outstanding: OutstandingToken):
     blacklisted (used, revoked, or used by a parallel request), nothing happens."""
     try:
         with transaction.atomic():
-            BlacklistedToken.objects.create(token=outstanding)
+            sql.insert(BlacklistedToken(token=outstanding))
             yield
     except IntegrityError:
         raise InvalidRefreshToken() from None
@@ -108,12 +146,62 @@ def _use_once(outstanding: OutstandingToken):
 def token_refresh(*, refresh_token: str, tenant) -> dict:
     """Rotation (simplejwt's ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION, race-proof):
     the presented refresh token stops working and a new pair is issued with the same ``amr``
-    and the user's current ``admin``. Raises ``InvalidRefreshToken``."""
-    token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
+    and the user's current ``admin``. Raises ``InvalidRefreshToken``.
+
+    On PostgreSQL the whole rotation (read, use once, issue) is one statement (``_ROTATE``);
+    elsewhere it is a read, then a transaction of two INSERTs. Both refuse the same tokens."""
+    token = _presented(refresh_token, tenant=tenant)
     amr = token.get("amr")
     amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
+    if connection.vendor == "postgresql":
+        return _rotate_in_one_statement(token, tenant=tenant, amr=amr)
+    _token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
     with _use_once(outstanding):
         return token_pair_issue(user=outstanding.user, amr=amr)
+
+
+# PostgreSQL: data-modifying CTEs run as one atomic statement. ``presented`` is the row the
+# token stands for (an active user of this tenant, the token's own user); ``used`` blacklists
+# it, on a unique key, so of two parallel uses only one gets a row back; only then is the new
+# token's row written. No row back: the token is unknown, used, revoked or not this user's.
+_ROTATE = """
+WITH presented AS (
+    SELECT o."id", o."user_id", u."is_tenant_admin"
+    FROM "token_blacklist_outstandingtoken" o JOIN "accounts_user" u ON u."id" = o."user_id"
+    WHERE o."jti" = %s AND o."user_id" = %s AND u."tenant_id" = %s AND u."is_active"
+), used AS (
+    INSERT INTO "token_blacklist_blacklistedtoken" ("token_id", "blacklisted_at")
+    SELECT "id", %s FROM presented
+    ON CONFLICT ("token_id") DO NOTHING
+    RETURNING "token_id"
+), issued AS (
+    INSERT INTO "token_blacklist_outstandingtoken" ("user_id", "jti", "token", "created_at", "expires_at")
+    SELECT p."user_id", %s, %s, %s, %s FROM presented p JOIN used ON used."token_id" = p."id"
+    RETURNING "user_id"
+)
+SELECT p."is_tenant_admin" FROM issued JOIN presented p ON p."user_id" = issued."user_id"
+"""
+
+
+def _rotate_in_one_statement(token: RefreshToken, *, tenant, amr: list[str]) -> dict:
+    try:
+        user_id = uuid.UUID(str(token.get(jwt_settings.USER_ID_CLAIM)))
+    except ValueError:
+        raise InvalidRefreshToken() from None
+    refresh = _refresh_new(user_id=user_id, tenant_id=tenant.pk, amr=amr)
+    new = _outstanding_fields(refresh)
+    params = [token[jwt_settings.JTI_CLAIM], user_id, tenant.pk, timezone.now(),
+              new["jti"], new["token"], new["created_at"], new["expires_at"]]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_ROTATE, params)
+            row = cursor.fetchone()
+    except IntegrityError:  # the user was deleted meanwhile
+        raise InvalidRefreshToken() from None
+    if row is None:
+        raise InvalidRefreshToken()
+    refresh["admin"] = bool(row[0])
+    return token_body(refresh)
 
 
 def token_revoke(*, refresh_token: str, tenant, ctx=None):
