@@ -26,10 +26,10 @@ class RequestContext:
 CLI = RequestContext(channel="cli")
 
 
-def audit_record(*, kind: str, tenant_id: str, user=None, username: str = "", actor=None, ctx: RequestContext | None = None) -> AuditEvent:
+def audit_event(*, kind: str, tenant_id: str, user=None, username: str = "", actor=None, ctx: RequestContext | None = None) -> AuditEvent:
+    """The event, not yet written (``audit_record`` writes it; a sign-in writes it with its other rows)."""
     ctx = ctx or RequestContext()
-    # Written on every sign-in: one plain INSERT (config.sql), no ORM compilation.
-    return sql.insert(AuditEvent(
+    return AuditEvent(
         tenant_id=tenant_id,
         user=user,
         username=(user.username if user is not None else username)[:150],
@@ -38,4 +38,9 @@ def audit_record(*, kind: str, tenant_id: str, user=None, username: str = "", ac
         ip=ctx.ip,
         user_agent=ctx.user_agent,
         channel=ctx.channel,
-    ))
+    )
+
+
+def audit_record(**event) -> AuditEvent:
+    """Write one event (``audit_event``'s arguments): one plain INSERT (config.sql)."""
+    return sql.insert(audit_event(**event))

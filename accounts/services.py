@@ -8,12 +8,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import lockout
-from accounts.audit import RequestContext, audit_record
+from accounts.audit import RequestContext, audit_event, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.notifications import notify_user
 from accounts.selectors import normalize_username, user_get_by_username
-from accounts.tokens import refresh_tokens_revoke, token_pair_issue
+from accounts.tokens import refresh_tokens_revoke, token_body, token_pair_new
 from config import sql
 
 Kind = AuditEvent.Kind
@@ -208,25 +208,29 @@ def _unknown_login_pk(tenant, name: str) -> int:
         return UnknownLogin.objects.get(tenant=tenant, username=name).pk
 
 
-def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
-    """The whole sign-in (every factor) is done: stamp last_login and audit it (one commit).
+def login_succeeded(*, user: User, ctx: RequestContext | None = None, also: tuple = ()) -> None:
+    """The whole sign-in (every factor) is done: stamp last_login and audit it, with ``also``
+    (more unsaved rows of this sign-in: the API's refresh token) written together, atomically:
+    one statement on PostgreSQL (``config.sql.write_together``).
 
     The only place last_login is written: Django's own ``update_last_login`` receiver is
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        sql.update(User, user.pk, last_login=now)
-        audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    sql.write_together(
+        sql.update_statement(User, user.pk, last_login=now),
+        sql.insert_statement(audit_event(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)),
+        *(sql.insert_statement(row) for row in also),
+    )
     user.last_login = now
 
 
 def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
     """The API's hand-off after every required factor: the sign-in is stamped and audited and
-    the token pair minted in one transaction (one commit; inside a caller's transaction, such
-    as ``code_verify``'s, no savepoint of its own: a failure here fails the whole)."""
-    with transaction.atomic(savepoint=False):
-        login_succeeded(user=user, ctx=ctx)
-        return token_pair_issue(user=user, amr=amr)
+    the token pair's row written together (inside a caller's transaction, such as
+    ``code_verify``'s, part of it: a failure here fails the whole)."""
+    refresh, row = token_pair_new(user=user, amr=amr)
+    login_succeeded(user=user, ctx=ctx, also=(row,))
+    return token_body(refresh)
 
 
 def user_change(

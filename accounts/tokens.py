@@ -28,10 +28,17 @@ def token_pair_issue(*, user, amr: list[str]) -> dict:
     INSERT, without the token itself: the jti is all we look up, and a database dump must
     not hold a usable credential.
     """
+    refresh, row = token_pair_new(user=user, amr=amr)
+    sql.insert(row)
+    return token_body(refresh)
+
+
+def token_pair_new(*, user, amr: list[str]) -> tuple[RefreshToken, OutstandingToken]:
+    """A refresh token for ``user`` and its outstanding-token row, not yet written (a sign-in
+    writes it together with the sign-in's own rows; see ``token_pair_issue``)."""
     refresh = _refresh_new(user_id=user.pk, tenant_id=user.tenant_id, amr=amr)
     refresh["admin"] = bool(user.is_tenant_admin)
-    sql.insert(OutstandingToken(user=user, **_outstanding_fields(refresh)))
-    return token_body(refresh)
+    return refresh, OutstandingToken(user=user, **_outstanding_fields(refresh))
 
 
 def _refresh_new(*, user_id, tenant_id: str, amr: list[str]) -> RefreshToken:

@@ -7,14 +7,15 @@ INSERT here ~0.09 ms. The sign-in, MFA and refresh endpoints make several of the
 request, against an empty view's 0.1 ms. Everything else uses the ORM.
 
 Only what those paths need: a row by equality (``get``), a plain ``update`` by primary
-key, and ``insert`` of an unsaved instance. Values go through each field's
+key, ``insert`` of an unsaved instance, and ``write_together`` for writes that belong to
+one event (one statement on PostgreSQL). Values go through each field's
 ``get_db_prep_*`` and rows come back through the backend's and the fields' converters,
 exactly as the ORM does, so SQLite and PostgreSQL both work. Statements are cached per
 model and columns; they hold no values.
 """
 from functools import lru_cache
 
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 
 
 def _conn(model, *, write: bool):
@@ -91,13 +92,18 @@ def _update(model, keys: tuple) -> str:
     return f'UPDATE "{opts.db_table}" SET {sets} WHERE "{opts.pk.column}" = %s'
 
 
+def update_statement(model, pk, conn=None, **values) -> tuple[str, list]:
+    """``UPDATE … SET field = value … WHERE pk = pk`` and its parameters."""
+    conn = conn or _conn(model, write=True)
+    keys = tuple(values)
+    return _update(model, keys), [prep(model, k, values[k], conn) for k in keys] + [prep(model, "pk", pk, conn)]
+
+
 def update(model, pk, **values) -> int:
     """``UPDATE … SET field = value … WHERE pk = pk``; the number of rows written."""
     conn = _conn(model, write=True)
-    keys = tuple(values)
-    params = [prep(model, k, values[k], conn) for k in keys] + [prep(model, "pk", pk, conn)]
     with conn.cursor() as cursor:
-        cursor.execute(_update(model, keys), params)
+        cursor.execute(*update_statement(model, pk, conn, **values))
         return cursor.rowcount
 
 
@@ -107,9 +113,17 @@ def _insert(model, returning: bool) -> tuple[str, tuple]:
     fields = tuple(f for f in opts.concrete_fields if not (f.primary_key and f.db_returning))
     cols = ", ".join(f'"{f.column}"' for f in fields)
     sql = f'INSERT INTO "{opts.db_table}" ({cols}) VALUES ({", ".join(["%s"] * len(fields))})'
-    if returning and len(fields) < len(opts.concrete_fields):
+    if returning and opts.pk.db_returning:
         sql += f' RETURNING "{opts.pk.column}"'
     return sql, fields
+
+
+def insert_statement(obj, conn=None, *, returning: bool = False) -> tuple[str, list]:
+    """The INSERT of an unsaved instance (see ``insert``) and its parameters."""
+    model = type(obj)
+    conn = conn or _conn(model, write=True)
+    sql, fields = _insert(model, returning)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, add=True), conn) for f in fields]
 
 
 def insert(obj):
@@ -119,12 +133,32 @@ def insert(obj):
     model = type(obj)
     conn = _conn(model, write=True)
     returning = conn.features.can_return_columns_from_insert
-    sql, fields = _insert(model, returning)
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), conn) for f in fields]
     with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        if len(fields) < len(model._meta.concrete_fields):
+        cursor.execute(*insert_statement(obj, conn, returning=returning))
+        if model._meta.pk.db_returning:  # an auto primary key: the database chose it
             obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     obj._state.adding = False
     obj._state.db = conn.alias
     return obj
+
+
+def write_together(*statements: tuple[str, list]) -> None:
+    """Several writes that belong together (each from ``insert_statement`` or
+    ``update_statement``, none depending on another's result), atomically.
+
+    On PostgreSQL they are ONE statement, each a data-modifying CTE of the last: one round
+    trip, atomic by itself, and inside a caller's transaction part of it. Elsewhere they run
+    one after another in a transaction (a savepoint-free ``atomic``)."""
+    from django.db import transaction
+
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor == "postgresql":
+        *first, (last_sql, last_params) = statements
+        ctes = ", ".join(f"w{i} AS ({stmt})" for i, (stmt, _params) in enumerate(first))
+        params = [p for _stmt, ps in first for p in ps] + list(last_params)
+        with conn.cursor() as cursor:
+            cursor.execute((f"WITH {ctes} " if ctes else "") + last_sql, params)
+        return
+    with transaction.atomic(savepoint=False), conn.cursor() as cursor:
+        for stmt, params in statements:
+            cursor.execute(stmt, params)
