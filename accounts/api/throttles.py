@@ -2,9 +2,9 @@
 processes serve), on top of the per-user lockout of ``accounts.lockout``.
 
 A fixed-window counter: one key per client address and window, counted with one atomic
-increment. On Redis that is ONE round trip (``SET key 0 EX window NX`` + ``INCR key`` in
-one pipeline), where DRF's sliding log reads and rewrites the whole history (two round
-trips and a list per call). Every host and process counts into the same key.
+increment. On Redis that is ONE command (a short Lua script: ``INCR``, and ``EXPIRE`` for a
+new key), where DRF's sliding log reads and rewrites the whole history (two round trips and
+a list per call). Every host and process counts into the same key.
 """
 import logging
 import math
@@ -44,13 +44,23 @@ def _redis_client(cache: RedisCache):
     return client
 
 
+# Increment, and give a new key the window's expiry, atomically (a script runs alone on the
+# server): no key can be left without an expiry, and it is one command, one round trip.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_scripts: dict = {}
+
+
 def _redis_count(cache: RedisCache, key: str, window: int) -> int:
     """Count one call in ``key`` (created with the window's expiry) in one round trip."""
-    pipe = _redis_client(cache).pipeline(transaction=False)
-    redis_key = cache.make_and_validate_key(key)
-    pipe.set(redis_key, 0, ex=window, nx=True)
-    pipe.incr(redis_key)
-    return int(pipe.execute()[1])
+    client = _redis_client(cache)
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_COUNT)
+    return int(script(keys=[cache.make_and_validate_key(key)], args=[window], client=client))
 
 
 def _cache_count(cache, key: str, window: int) -> int:
