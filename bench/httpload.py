@@ -153,6 +153,25 @@ class Result:
     exhausted: bool = False
     statuses: dict[int, int] = field(default_factory=dict)
 
+    @classmethod
+    def combined(cls, parts: list[Result]) -> Result:
+        """Several runs of one scenario against one server as one result: operations and
+        CPU seconds add up over the runs' seconds, and percentiles come from every sample."""
+        out = cls()
+        for r in parts:
+            out.ops += r.ops
+            out.requests += r.requests
+            out.errors += r.errors
+            out.elapsed += r.elapsed
+            out.client_cpu_s += r.client_cpu_s
+            out.server_cpu_s += r.server_cpu_s
+            out.latencies += r.latencies
+            out.error_samples += r.error_samples
+            out.exhausted = out.exhausted or r.exhausted
+            for code, n in r.statuses.items():
+                out.statuses[code] = out.statuses.get(code, 0) + n
+        return out
+
     @property
     def rate(self) -> float:
         return self.ops / self.elapsed if self.elapsed else 0.0

@@ -1,13 +1,19 @@
 """`make bench` / `make bench-quick`: Gatehouse measured side by side with its bounds and a peer.
 
-For each dataset (1,000 users; and 1,000,000 users when DATABASE_URL is PostgreSQL) the
-script creates a fresh database, seeds it in bulk, starts Gatehouse the production way
-(gunicorn, one sync worker per core, DEBUG=false, Redis cache, SMTP mail to a sink that
-lives in this process), and drives it over HTTP with ``bench.httpload``. Right before each
-password-bound scenario it measures the Argon2 bound (verifies per second, one process per
-core); the cheap endpoints are set against an empty Django view through the same server.
-The peer (bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and
-database kind) gets the same client and the same scheduling.
+For each dataset (1,000 users; and 1,000,000 users when DATABASE_URL is PostgreSQL and the
+profile is full) the script creates a fresh database, seeds it in bulk, and starts one
+Gatehouse server per dataset the production way (gunicorn, one sync worker per core,
+DEBUG=false, Redis cache, SMTP mail to a sink that lives in this process); it drives them
+over HTTP with ``bench.httpload``, one at a time. With two datasets each scenario runs in
+legs 1k, 1M, 1M, 1k (A-B-B-A, each half the scenario's seconds), so the 1M/1k ratio comes
+from adjacent seconds and a linear drift of the machine cancels. Around each password-bound
+scenario it measures the Argon2 bound (verifies per second, one process per core); the
+cheap endpoints are set against an empty Django view through the same server. The peer
+(bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and database
+kind) gets the same client and the same scheduling, on its own 1k database.
+
+BENCH_DB_PREFIX (default gh_bench) names the PostgreSQL databases and BENCH_REDIS_DB
+(default 5) the Redis db, so two benches on one machine keep apart.
 
 Results: a table on stdout, bench/results/latest.json, latest.md and latest.svg.
 Not part of the test suite: nothing here is a timed test.
@@ -35,6 +41,7 @@ import sys
 import time
 from base64 import b32decode
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from bench.httpload import Connection, Exhausted, Op, run_closed_loop  # noqa: E402
+from bench.httpload import Connection, Exhausted, Op, Result, run_closed_loop  # noqa: E402
 
 BENCH = ROOT / "bench"
 DATA = BENCH / ".data"
@@ -55,8 +62,23 @@ PEER_VENV = PEER / ".venv"
 PEER_PY = PEER_VENV / "bin" / "python"
 TENANT = "bench"
 WORKERS = os.cpu_count() or 2  # gunicorn sync workers, one per core; the Argon2 bound uses as many processes
-REDIS_DB = 5
 HOST = "127.0.0.1"
+
+
+def _namespace() -> tuple[str, int]:
+    """Two benches on one machine (two worktrees, two engineers) share the PostgreSQL server
+    and Redis: each names its own databases (``<prefix>_small`` ...) and its own Redis db."""
+    prefix = os.environ.get("BENCH_DB_PREFIX", "gh_bench")
+    redis_db = os.environ.get("BENCH_REDIS_DB", "5")
+    # The prefix goes into CREATE/DROP DATABASE unquoted, and "_schema" must still fit in 63 bytes.
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", prefix):
+        raise SystemExit(f"bench: BENCH_DB_PREFIX={prefix!r} is not a lower-case SQL name of at most 41 characters")
+    if not redis_db.isdigit():
+        raise SystemExit(f"bench: BENCH_REDIS_DB={redis_db!r} is not a Redis database number")
+    return prefix, int(redis_db)
+
+
+DB_PREFIX, REDIS_DB = _namespace()
 
 
 def log(msg: str) -> None:
@@ -69,6 +91,7 @@ class Profile:
     def __init__(self, quick: bool):
         self.quick = quick
         self.name = "quick" if quick else "full"
+        # Seconds per scenario and dataset; with two datasets each gets them as two legs of half (``leg_order``).
         self.hash_s = 3.0 if quick else 10.0  # password-bound scenarios
         self.cheap_s = 2.0 if quick else 6.0  # cheap endpoints
         # The Argon2 bound: short windows, half right before and half right after each
@@ -84,7 +107,7 @@ class Profile:
 # --- databases -------------------------------------------------------------------------------
 
 class Databases:
-    """PostgreSQL when DATABASE_URL says so (our own gh_bench_* databases on that server), else SQLite files."""
+    """PostgreSQL when DATABASE_URL says so (our own <DB_PREFIX>_* databases on that server), else SQLite files."""
 
     def __init__(self, url: str | None):
         self.url = url or ""
@@ -98,9 +121,13 @@ class Databases:
     def kind(self) -> str:
         return "postgresql" if self.postgres else "sqlite"
 
+    @staticmethod
+    def db_name(name: str) -> str:
+        return f"{DB_PREFIX}_{name}"
+
     def url_for(self, name: str) -> str:
         if self.postgres:
-            return f"{self.base}/gh_bench_{name}"
+            return f"{self.base}/{self.db_name(name)}"
         return f"sqlite:///{DATA / f'{name}.sqlite3'}"
 
     def _admin(self, *statements: str) -> None:
@@ -112,8 +139,8 @@ class Databases:
 
     def fresh(self, name: str, template: str | None = None) -> str:
         if self.postgres:
-            db = f"gh_bench_{name}"
-            create = f"CREATE DATABASE {db}" + (f" TEMPLATE gh_bench_{template}" if template else "")
+            db = self.db_name(name)
+            create = f"CREATE DATABASE {db}" + (f" TEMPLATE {self.db_name(template)}" if template else "")
             self._admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", create)
         else:
             path = DATA / f"{name}.sqlite3"
@@ -125,7 +152,7 @@ class Databases:
 
     def drop(self, name: str) -> None:
         if self.postgres:
-            self._admin(f"DROP DATABASE IF EXISTS gh_bench_{name} WITH (FORCE)")
+            self._admin(f"DROP DATABASE IF EXISTS {self.db_name(name)} WITH (FORCE)")
         else:
             (DATA / f"{name}.sqlite3").unlink(missing_ok=True)
 
@@ -288,6 +315,10 @@ class Totp:
 
 
 class TotpPool:
+    """One scenario's TOTP users on one system, handed out round-robin. A pool lives as long
+    as its system, so a scenario's second leg there goes on where the first stopped, and
+    ``last`` (one per system, shared by all its pools) keeps every user/step it handed out."""
+
     def __init__(self, users: list[str], last: dict[str, int], usable=None):
         self.users = deque(users)
         self.last = last  # shared per system: the server's replay state, as the client knows it
@@ -348,32 +379,97 @@ def body_has(resp, key: str) -> bool:
     return f'"{key}"'.encode() in resp.body
 
 
+@dataclass
+class System:
+    """A server under test and the client-side state its scenarios draw on (``ops``: name ->
+    ``async op(conn, Op)``). Both legs of a scenario on one system share that state, because
+    the server keeps its own across them: the TOTP steps each user has spent, the refresh
+    tokens already rotated, the pending sessions already completed."""
+
+    label: str  # "1k", "1m", "peer": the log's and latest.json's name
+    server: Server
+    ops: dict
+    results: dict = field(default_factory=dict)
+
+
+def leg_order(systems: int) -> tuple[int, ...]:
+    """Which system each leg of a scenario runs on. One system: one leg. Two (1k and 1M users):
+    A-B-B-A, so both datasets are measured around the same mean time and a drift that is
+    linear over the group (a neighbour's load, the CPU's clock) weighs on both alike."""
+    if systems == 1:
+        return (0,)
+    if systems == 2:
+        return (0, 1, 1, 0)
+    raise ValueError(f"leg_order: {systems} systems")
+
+
 class Runner:
     def __init__(self, profile: Profile, bound: Argon2Bound, sink: MailSink):
         self.p, self.bound, self.sink = profile, bound, sink
 
-    async def measure(self, server: Server, scenario: str, op, *, conc: int, duration: float, bound: str, empty=None,
-                      max_ops=None, per_op_requests: int = 1, note: str = "") -> dict:
-        half = self.p.bound_windows // 2
-        before = self.bound.windows(half, self.p.bound_window_s) if bound == "argon2" else []
-        res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=duration, op=op, max_ops=max_ops,
-                                    server_pids=server.worker_pids())
-        b = self.bound.summary(before + self.bound.windows(half, self.p.bound_window_s)) if bound == "argon2" else None
-        out = {"scenario": scenario, **res.summary(), "concurrency": conc, "requestsPerOp": per_op_requests, "note": note}
-        if b is not None:
-            out["bound"] = {**b}
-            out["ratio"] = round(res.rate / b["opsPerS"], 3) if b["opsPerS"] else None
-        elif bound == "empty" and empty:
-            out["bound"] = {"name": "empty view", "opsPerS": empty["opsPerS"]}
-            out["ratio"] = round(res.rate / empty["opsPerS"], 3) if empty["opsPerS"] else None
-        flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
-        log(f"  {server.name:10s} {scenario:22s} {res.rate:8.1f} ops/s  err {res.errors:4d}  client {out['clientCpuCores']:.2f} cores{flag}"
-            + ("  (pool spent)" if res.exhausted else ""))
-        return out
+    def bound_half(self) -> list[float]:
+        """Half of an Argon2 bound measurement: taken right before, and again right after, what it bounds."""
+        return self.bound.windows(self.p.bound_windows // 2, self.p.bound_window_s)
+
+    async def measure(self, systems: list[System], key: str, label: str, *, conc: int, duration: float, op: str | None = None,
+                      argon2: bool = False, baseline: str | None = None, per_op_requests: int = 1) -> None:
+        """Run scenario ``op`` (default ``key``) on every system and store each one's result under ``key``.
+
+        Each system gets ``duration`` seconds in all, in the legs of ``leg_order``; its result
+        is its legs' operations over their seconds, with percentiles from all their samples.
+        The ratio is over the Argon2 bound (``argon2``: windows right before and right after
+        the whole group of legs, shared by every system) or over the system's own empty-view
+        result stored under ``baseline``."""
+        order = leg_order(len(systems))
+        leg_s = duration * len(systems) / len(order)
+        before = self.bound_half() if argon2 else []
+        legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
+        for position, i in enumerate(order):
+            server = systems[i].server
+            res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].ops[op or key],
+                                        server_pids=server.worker_pids())
+            legs[i].append((position, res))
+        bound = self.bound.summary(before + self.bound_half()) if argon2 else None
+        for system, runs in zip(systems, legs):
+            res = Result.combined([r for _, r in runs])
+            out = {"scenario": label, **res.summary(), "concurrency": conc, "requestsPerOp": per_op_requests,
+                   "legs": [{"position": position, "ops": r.ops, "errors": r.errors, "elapsedS": round(r.elapsed, 3),
+                             "opsPerS": round(r.rate, 1)} for position, r in runs]}
+            if bound is not None:
+                out["bound"] = bound
+                out["ratio"] = round(res.rate / bound["opsPerS"], 3) if bound["opsPerS"] else None
+            elif baseline is not None:
+                empty = system.results[baseline]["opsPerS"]
+                out["bound"] = {"name": "empty view", "opsPerS": empty}
+                out["ratio"] = round(res.rate / empty, 3) if empty else None
+            system.results[key] = out
+            legs_note = f" (legs {' + '.join(f'{r.rate:.1f}' for _, r in runs)})" if len(runs) > 1 else ""
+            flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
+            log(f"  {system.label:4s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
+                f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else ""))
+        if len(systems) == 2:
+            a, b = (s.results[key]["opsPerS"] for s in systems)
+            log(f"  {systems[1].label}/{systems[0].label} {label:24s} {b / a if a else float('nan'):.3f}")
 
 
-async def gatehouse_scenarios(runner: Runner, server: Server, seed: dict, fx: dict, env: dict, totp: Totp, quick: bool) -> dict:
-    p = runner.p
+@dataclass
+class Dataset:
+    """One Gatehouse database (1,000 or 1,000,000 users) and, once its server runs, its System."""
+
+    key: str  # "1k" / "1m": the name in latest.json
+    name: str  # "small" / "large": the database's and the scratch files' name
+    env: dict
+    seed: dict
+    queries: dict
+    commit_ms: float | None
+    setup_s: float
+    fx: dict = field(default_factory=dict)
+    system: System | None = None
+
+
+def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
+    """The scenarios' operations on one dataset, with the state they share: one instance per
+    dataset, used by both of its legs (see ``System``)."""
     base = f"/tenant/{TENANT}"
     api = f"{base}/v2"
     password = seed["password"]
@@ -381,9 +477,9 @@ async def gatehouse_scenarios(runner: Runner, server: Server, seed: dict, fx: di
     pwd_users = [f"u{i:07d}" for i in range(*lay["pwd"])]
     csrf = fx["csrf"]
     auth = {"Authorization": f"Bearer {fx['adminAccess']}"}
+    # What this dataset's server knows of each TOTP user's last step; every TOTP pool of the
+    # dataset draws on it, in every leg, so no user/step is handed out twice.
     last: dict[str, int] = {}
-    out: dict = {}
-    api_ready = api_available(env)
 
     async def empty(conn, o: Op):
         o.expect(await conn.request("GET", "/bench/empty/"), 200, "empty")
@@ -477,37 +573,50 @@ async def gatehouse_scenarios(runner: Runner, server: Server, seed: dict, fx: di
         uid = ids[i % len(ids)]
         o.expect(await conn.put_json(f"{api}/Users/{uid}", {"email": f"api{i % len(ids)}@bench.example"}, headers=auth), 200, "put")
 
-    # --- the order spaces the TOTP scenarios apart: a user's next code needs a later time step.
+    return {"empty": empty, "totp_api": totp_api, "password_api": password_api, "password_page": password_page,
+            "email_api": email_api, "refresh": refresh, "users_list": users_list, "users_detail": users_detail,
+            "users_put": users_put, "totp_page": totp_page, "password_totp_api": password_totp_api}
+
+
+async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool) -> None:
+    """Every scenario on every dataset, each one's legs interleaved (``Runner.measure``)."""
+    p = runner.p
+    systems = [d.system for d in datasets]
     m = runner.measure
-    out["empty"] = e1 = await m(server, "empty view", empty, conc=p.cheap_conc, duration=p.cheap_s, bound="")
+    # The order spaces the TOTP scenarios apart: a user's next code needs a later time step.
+    await m(systems, "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
     if api_ready:
-        out["totp_api"] = await m(server, "TOTP step (API)", totp_api, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e1)
-        out["password_api"] = await m(server, "password sign-in (API)", password_api, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
-    out["password_page"] = await m(server, "password sign-in (page)", password_page, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
+        await m(systems, "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems, "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
+    await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
+    baseline = "empty"
     if api_ready:
-        out["email_api"] = await m(server, "email send+verify (API)", email_api, conc=min(p.cheap_conc, len(email_users)),
-                                   duration=p.cheap_s, bound="empty", empty=e1, per_op_requests=2)
-        e2 = await m(server, "empty view", empty, conc=p.cheap_conc, duration=p.cheap_s, bound="")
-        out["empty_2"] = e2
-        out["refresh"] = await m(server, "refresh + rotation", refresh, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
-        out["users_list"] = await m(server, "Users API list page", users_list, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
-        out["users_detail"] = await m(server, "Users API detail", users_detail, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
-        out["users_put"] = await m(server, "Users API PUT", users_put, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e2)
-    out["totp_page"] = await m(server, "TOTP step (page)", totp_page, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=out.get("empty_2", e1))
+        # One emailed code per user at a time: the sink hands a code to the one request waiting for that address.
+        email_conc = min(p.cheap_conc, *(len(d.fx["email"]) for d in datasets))
+        await m(systems, "email_api", "email send+verify (API)", conc=email_conc, duration=p.cheap_s, baseline="empty",
+                per_op_requests=2)
+        await m(systems, "empty_2", "empty view", op="empty", conc=p.cheap_conc, duration=p.cheap_s)
+        baseline = "empty_2"
+        await m(systems, "refresh", "refresh + rotation", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
+        await m(systems, "users_list", "Users API list page", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
+        await m(systems, "users_detail", "Users API detail", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
+        await m(systems, "users_put", "Users API PUT", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
+    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
     if api_ready:
-        out["storm"] = await storm(runner, server, seed, env)
-        out["password_totp_api"] = await m(server, "password + TOTP (API)", password_totp_api, conc=p.hash_conc, duration=p.hash_s,
-                                           bound="argon2", per_op_requests=2)
-        out["rehash"] = await rehash_check(server, seed, env)
-    return out
+        for d in datasets:  # one dataset after the other, each as it always ran
+            d.system.results["storm"] = await storm(runner, d)
+        await m(systems, "password_totp_api", "password + TOTP (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True,
+                per_op_requests=2)
+        for d in datasets:
+            d.system.results["rehash"] = await rehash_check(d)
 
 
-async def storm(runner: Runner, server: Server, seed: dict, env: dict) -> dict:
+async def storm(runner: Runner, d: Dataset) -> dict:
     """Wrong passwords: R attempts on ONE account (limit 100) against R attempts spread over 100
     accounts (3 each, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
     refused ones (429, locked) do not. A lock held across the hash would halve the hot rate."""
-    p = runner.p
-    lay = seed["layout"]
+    p, server, env = runner.p, d.system.server, d.env
+    lay = d.seed["layout"]
     limit = 100
     hot = [f"u{i:07d}" for i in range(*lay["hot"])][: p.hot_rounds]
     spread = [f"u{i:07d}" for i in range(*lay["spread"])]
@@ -527,7 +636,7 @@ async def storm(runner: Runner, server: Server, seed: dict, env: dict) -> dict:
         return op
 
     hot_judged, hot_time = 0, 0.0
-    bound_rates = runner.bound.windows(p.bound_windows // 2, p.bound_window_s)
+    bound_rates = runner.bound_half()
     for user in hot:
         stamps: list[float] = []
         t0 = time.perf_counter()
@@ -542,7 +651,7 @@ async def storm(runner: Runner, server: Server, seed: dict, env: dict) -> dict:
     res = await run_closed_loop(HOST, server.port, concurrency=p.hash_conc, duration=120,
                                 op=attempt_op(lambda: spread[next(counter) % len(spread)]), max_ops=n_spread, server_pids=server.worker_pids())
     spread_judged, spread_time = len(stamps), (max(stamps) - t0) if stamps else res.elapsed
-    b = runner.bound.summary(bound_rates + runner.bound.windows(p.bound_windows // 2, p.bound_window_s))
+    b = runner.bound.summary(bound_rates + runner.bound_half())
     db = json.loads(run([PY, "-m", "bench.prepare", "counters", "--usernames", ",".join(hot + spread)], env=env).strip().splitlines()[-1])
     lost = extra = past = 0
     for user in hot + spread:
@@ -576,13 +685,14 @@ async def storm(runner: Runner, server: Server, seed: dict, env: dict) -> dict:
         "opsPerS": round(hot_rate, 1),
         "ratio": round(hot_rate / b["opsPerS"], 3) if b["opsPerS"] else None,
     }
-    log(f"  {server.name:10s} storm: hot {hot_rate:.1f}/s vs spread {spread_rate:.1f}/s = {out['hotOverSpread']}; "
+    log(f"  {d.key:4s} storm: hot {hot_rate:.1f}/s vs spread {spread_rate:.1f}/s = {out['hotOverSpread']}; "
         f"lost {lost}, past limit {past}, counters {out['hotCounters']}")
     return out
 
 
-async def rehash_check(server: Server, seed: dict, env: dict) -> dict:
+async def rehash_check(d: Dataset) -> dict:
     """A user stored with weaker Argon2 parameters signs in once; the stored hash must now carry the settings' parameters."""
+    server, seed, env = d.system.server, d.seed, d.env
     user = f"u{seed['layout']['rehash'][0]:07d}"
     before = json.loads(run([PY, "-m", "bench.prepare", "hash-params", "--username", user], env=env).strip().splitlines()[-1])
     conn = Connection(HOST, server.port)
@@ -591,19 +701,18 @@ async def rehash_check(server: Server, seed: dict, env: dict) -> dict:
     after = json.loads(run([PY, "-m", "bench.prepare", "hash-params", "--username", user], env=env).strip().splitlines()[-1])
     out = {"before": before["stored"], "after": after["stored"], "settings": after["settings"], "status": r.status,
            "upgraded": after["upgraded"] and not before["upgraded"]}
-    log(f"  {server.name:10s} re-hash on sign-in: {before['stored']} -> {after['stored']} (upgraded: {out['upgraded']})")
+    log(f"  {d.key:4s} re-hash on sign-in: {before['stored']} -> {after['stored']} (upgraded: {out['upgraded']})")
     return out
 
 
-async def peer_scenarios(runner: Runner, server: Server, seed: dict, fx: dict, totp: Totp) -> dict:
-    p = runner.p
+def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
+    """The peer's operations (its own pages, same scheduling), as ``gatehouse_ops``."""
     login = "/account/login/"
     csrf = fx["csrf"]
     password = seed["password"]
     pwd_users = fx["pwd"]
     last: dict[str, int] = {}
     rr = {"i": 0}
-    out = {}
 
     async def empty_like(conn, o):
         o.expect(await conn.request("GET", "/done/"), 200, "done")
@@ -639,13 +748,16 @@ async def peer_scenarios(runner: Runner, server: Server, seed: dict, fx: dict, t
         r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "token", "token-otp_token": totp.code(step)},
                                           cookies={"csrftoken": csrf, "sessionid": sid}), 302, "token step")
 
-    m = runner.measure
-    out["empty"] = e = await m(server, "trivial view", empty_like, conc=p.cheap_conc, duration=p.cheap_s, bound="")
-    out["totp_page"] = await m(server, "TOTP step (page)", totp_page, conc=p.cheap_conc, duration=p.cheap_s, bound="empty", empty=e)
-    out["password_page"] = await m(server, "password sign-in (page)", password_page, conc=p.hash_conc, duration=p.hash_s, bound="argon2")
-    out["password_totp_page"] = await m(server, "password + TOTP (page)", password_totp_page, conc=p.hash_conc, duration=p.hash_s,
-                                        bound="argon2", per_op_requests=2)
-    return out
+    return {"empty": empty_like, "totp_page": totp_page, "password_page": password_page, "password_totp_page": password_totp_page}
+
+
+async def peer_scenarios(runner: Runner, peer: System) -> None:
+    p, m, systems = runner.p, runner.measure, [peer]
+    await m(systems, "empty", "trivial view", conc=p.cheap_conc, duration=p.cheap_s)
+    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+    await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
+    await m(systems, "password_totp_page", "password + TOTP (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True,
+            per_op_requests=2)
 
 
 def api_available(env: dict) -> bool:
@@ -727,32 +839,63 @@ def flush_redis() -> None:
         log(f"could not flush Redis db {REDIS_DB}: {exc}")
 
 
-async def gatehouse_dataset(name: str, users: int, dbs: Databases, runner: Runner, base_env: dict, totp: Totp, *, template: str | None) -> dict:
+# key in latest.json -> (database and scratch-file name, users)
+DATASETS = {"1k": ("small", 1_000), "1m": ("large", 1_000_000)}
+
+
+def prepare_dataset(key: str, dbs: Databases, base_env: dict) -> Dataset:
+    """A fresh copy of the migrated schema, seeded, with its SQL counts taken."""
     t0 = time.perf_counter()
-    url = dbs.fresh(name, template=template)
-    env = {**base_env, "DATABASE_URL": url}
-    if template is None:
-        run([PY, "manage.py", "migrate", "--noinput", "-v0"], env=env)
-    commit_ms = commit_latency_ms(dbs, url)
-    seed_file, fx_file, q_file = DATA / f"{name}.seed.json", DATA / f"{name}.fixtures.json", DATA / f"{name}.queries.json"
-    log(f"{name}: seeding {users:,} users ({dbs.kind})")
+    name, users = DATASETS[key]
+    url = dbs.fresh(name, template="schema")
+    # Each server its own cache keys: both run at once on the bench's one Redis db.
+    env = {**base_env, "DATABASE_URL": url, "BENCH_CACHE_KEY_PREFIX": key}
+    seed_file, q_file = DATA / f"{name}.seed.json", DATA / f"{name}.queries.json"
+    log(f"{key}: seeding {users:,} users ({dbs.kind})")
     run([PY, "-m", "bench.prepare", "seed", "--users", users, "--out", seed_file], env=env)
-    seed = json.loads(seed_file.read_text())
     run([PY, "-m", "bench.prepare", "count-queries", "--seed", seed_file, "--out", q_file], env=env)
-    run([PY, "-m", "bench.prepare", "fixtures", "--seed", seed_file, "--out", fx_file], env=env)
-    fx = json.loads(fx_file.read_text())
+    return Dataset(key=key, name=name, env=env, seed=json.loads(seed_file.read_text()), queries=json.loads(q_file.read_text()),
+                   commit_ms=commit_latency_ms(dbs, url), setup_s=time.perf_counter() - t0)
+
+
+def mint_fixtures(d: Dataset) -> None:
+    t0 = time.perf_counter()
+    fx_file = DATA / f"{d.name}.fixtures.json"
+    run([PY, "-m", "bench.prepare", "fixtures", "--seed", DATA / f"{d.name}.seed.json", "--out", fx_file], env=d.env)
+    d.fx = json.loads(fx_file.read_text())
+    d.setup_s += time.perf_counter() - t0
+
+
+async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp) -> dict:
+    """Seed every dataset, start one server per dataset, and run each scenario on all of them,
+    interleaved (``Runner.measure``): a ratio between datasets comes from adjacent minutes."""
+    dbs.fresh("schema")  # migrations run once; every dataset starts as a copy of this empty schema
+    run([PY, "manage.py", "migrate", "--noinput", "-v0"], env={**base_env, "DATABASE_URL": dbs.url_for("schema")})
+    datasets = [prepare_dataset(key, dbs, base_env) for key in keys]
+    dbs.drop("schema")
+    # Fixtures last, right before the servers start: pending sign-ins (tokens and sessions)
+    # expire after MFA_PENDING_SECONDS (10 min) and must outlive the scenarios of every dataset.
+    for d in datasets:
+        mint_fixtures(d)
     flush_redis()
-    server = Server(name=f"gatehouse-{name}", gunicorn=GUNICORN, app="config.wsgi:application", cwd=ROOT, env=env, workers=WORKERS)
     try:
-        await server.wait_ready("/bench/empty/")
-        await warm(server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
-        log(f"{name}: setup {time.perf_counter() - t0:.0f}s; running scenarios")
-        scenarios = await gatehouse_scenarios(runner, server, seed, fx, env, totp, runner.p.quick)
-        rss = server.peak_rss_kib()
+        for d in datasets:
+            ops = gatehouse_ops(runner, d.seed, d.fx, totp)
+            d.system = System(d.key, Server(name=f"gatehouse-{d.name}", gunicorn=GUNICORN, app="config.wsgi:application", cwd=ROOT,
+                                            env=d.env, workers=WORKERS), ops)
+            await d.system.server.wait_ready("/bench/empty/")
+            await warm(d.system.server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
+        log(f"setup {', '.join(f'{d.key} {d.setup_s:.0f}s' for d in datasets)}; running scenarios"
+            + (" (legs 1k, 1M, 1M, 1k)" if len(datasets) > 1 else ""))
+        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env))
+        rss = {d.key: d.system.server.peak_rss_kib() for d in datasets}
     finally:
-        server.stop()
-    return {"users": seed["users"], "seedSeconds": seed["seedSeconds"], "scenarios": scenarios, "commitLatencyMs": commit_ms,
-            "peakRssKiBPerWorker": rss, "queries": json.loads(q_file.read_text()), "wallSeconds": round(time.perf_counter() - t0, 1)}
+        for d in datasets:
+            if d.system is not None:
+                d.system.server.stop()
+    return {d.key: {"users": d.seed["users"], "seedSeconds": d.seed["seedSeconds"], "setupSeconds": round(d.setup_s, 1),
+                    "scenarios": d.system.results, "commitLatencyMs": d.commit_ms, "peakRssKiBPerWorker": rss[d.key],
+                    "queries": d.queries} for d in datasets}
 
 
 async def peer_dataset(dbs: Databases, runner: Runner, base_env: dict, totp: Totp, users: int) -> dict:
@@ -767,16 +910,17 @@ async def peer_dataset(dbs: Databases, runner: Runner, base_env: dict, totp: Tot
     seed, fx = json.loads(seed_file.read_text()), json.loads(fx_file.read_text())
     server = Server(name="peer", gunicorn=PEER_VENV / "bin" / "gunicorn", app="peer_project.wsgi:application", cwd=PEER, env=env,
                     workers=WORKERS)
+    peer = System("peer", server, peer_ops(seed, fx, totp))
     try:
         await server.wait_ready("/done/")
         await warm(server, [("GET", "/done/"), ("GET", "/account/login/")])
-        scenarios = await peer_scenarios(runner, server, seed, fx, totp)
+        await peer_scenarios(runner, peer)
         rss = server.peak_rss_kib()
     finally:
         server.stop()
     versions = run([PEER_PY, "-c", "import importlib.metadata as m; print(m.version('django-two-factor-auth'), m.version('django-otp'))"],
                    env=env, cwd=PEER).split()
-    return {"users": seed["users"], "scenarios": scenarios, "peakRssKiBPerWorker": rss, "queries": {"pageRequest": fx["pageRequestQueries"]},
+    return {"users": seed["users"], "scenarios": peer.results, "peakRssKiBPerWorker": rss, "queries": {"pageRequest": fx["pageRequestQueries"]},
             "versions": {"django-two-factor-auth": versions[0], "django-otp": versions[1]}, "wallSeconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -820,23 +964,18 @@ async def main_async(profile: Profile) -> dict:
     }
     info = machine_info(dbs)
     log(f"{profile.name} run on {info['cores']} cores ({info['cpu']}), {info['database']}, Argon2id m={params[0]} t={params[1]} p={params[2]}")
-    env0 = {**base_env, "DATABASE_URL": dbs.url_for("small")}
-    run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env=env0)
+    run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env={**base_env, "DATABASE_URL": dbs.url_for("small")})
     bound = Argon2Bound(params, workers)  # exactly the server's worker count
     runner = Runner(profile, bound, sink)
     totp = Totp(SECRET)
+    keys = ["1k", "1m"] if dbs.postgres and not profile.quick else ["1k"]
+    interleaved = len(keys) > 1
     datasets: dict = {}
     peer: dict | None = None
     try:
-        datasets["1k"] = await gatehouse_dataset("small", 1_000, dbs, runner, base_env, totp, template=None)
+        datasets = await gatehouse(keys, dbs, runner, base_env, totp)
         log("peer: django-two-factor-auth + django-otp, 1,000 users")
         peer = await peer_dataset(dbs, runner, base_env, totp, 1_000)
-        if dbs.postgres and not profile.quick:
-            # The large database starts as a copy of the small one's empty schema (migrations run once).
-            dbs.fresh("schema")
-            run([PY, "manage.py", "migrate", "--noinput", "-v0"], env={**base_env, "DATABASE_URL": dbs.url_for("schema")})
-            datasets["1m"] = await gatehouse_dataset("large", 1_000_000, dbs, runner, base_env, totp, template="schema")
-            dbs.drop("schema")
     finally:
         bound.close()
         sink.server.close()
@@ -849,12 +988,18 @@ async def main_async(profile: Profile) -> dict:
         "machine": info,
         "parameters": {
             "argon2id": {"memoryKiB": params[0], "timeCost": params[1], "parallelism": params[2]},
-            "server": f"gunicorn, {workers} sync workers (one per core), DEBUG=false, Redis cache db {REDIS_DB}, database sessions",
+            "server": f"gunicorn, {workers} sync workers (one per core), DEBUG=false, Redis cache db {REDIS_DB}, database sessions"
+                      + ("; one server per dataset, both up, one under load at a time" if interleaved else ""),
             "client": "bench/httpload.py: one asyncio process, HTTP/1.1, new connection per request (sync workers close them)",
             "concurrency": {"passwordBound": profile.hash_conc, "cheap": profile.cheap_conc},
             "secondsPerScenario": {"passwordBound": profile.hash_s, "cheap": profile.cheap_s, "argon2Bound": profile.bound_s},
+            "interleaving": ("each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), each leg half its seconds, "
+                             "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
+                             "two legs' operations over their seconds, percentiles from all their samples; the storm and the "
+                             "re-hash check run on 1k, then on 1M") if interleaved else None,
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": workers,
-                            "method": "median of short windows, half right before and half right after each scenario"},
+                            "method": "median of short windows, half right before and half right after each scenario"
+                                      + (" (its whole 1k, 1M, 1M, 1k group; both datasets share it)" if interleaved else "")},
             "database": dbs.kind,
             "datasets": {k: v["users"] for k, v in datasets.items()},
         },
