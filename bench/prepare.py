@@ -15,6 +15,7 @@ would take hours); PostgreSQL gets them from ``generate_series``.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from datetime import timedelta
@@ -219,6 +220,8 @@ def _classify(sql: str) -> str:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head in ("INSERT", "UPDATE", "DELETE"):
         return "write"
+    if head == "WITH" and re.search(r"\b(INSERT|UPDATE|DELETE)\b", sql, re.IGNORECASE):
+        return "write"  # data-modifying CTEs (config.sql.write_together): one statement, several rows written
     if head in ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"):
         return "transaction"
     return "read"

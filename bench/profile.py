@@ -4,7 +4,8 @@ calls it, against the bench's database, without HTTP or a client on the same cor
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gh_profile python -m bench.profile [scenario ...] [-n N] [--top K]
 
 Scenarios: empty, password_api, totp_api, refresh, users_detail. For each: CPU and wall
-time per request (median of N), and with ``--top`` the K functions with the most own time
+time per request (median of N), on PostgreSQL the database server's CPU per request (its
+backend process, read from /proc), and with ``--top`` the K functions with the most own time
 (cProfile). A tool for finding overhead, not a measurement of throughput (``make bench``).
 The database is created and seeded (1,000 users) on first use, like the bench's.
 """
@@ -68,6 +69,22 @@ def post(path: str, payload: dict) -> dict:
     return environ("POST", path, json.dumps(payload).encode())
 
 
+def _db_cpu_s() -> float | None:
+    """CPU seconds used so far by this process's PostgreSQL backend (same machine), else None."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def requests_for(scenario: str, n: int, seed: dict, fx: dict) -> list[dict]:
     base = f"/tenant/{prepare.TENANT}/v2"
     if scenario == "empty":
@@ -109,6 +126,7 @@ def main(argv=None) -> int:
         for env in warm:
             call(env)
         envs = requests_for(scenario, n, seed, fx)
+        db_before = _db_cpu_s()
         cpu, wall, statuses = [], [], set()
         prof = cProfile.Profile(time.process_time) if args.top else None
         for env in envs:
@@ -120,8 +138,10 @@ def main(argv=None) -> int:
                 prof.disable()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
+        db = (_db_cpu_s() - db_before) / n if db_before is not None else None
         print(f"{scenario:14s} n={n:4d} status={sorted(statuses)} cpu median {statistics.median(cpu) * 1e3:6.2f} ms"
-              f"  mean {statistics.mean(cpu) * 1e3:6.2f} ms  wall median {statistics.median(wall) * 1e3:6.2f} ms")
+              f"  mean {statistics.mean(cpu) * 1e3:6.2f} ms  wall median {statistics.median(wall) * 1e3:6.2f} ms"
+              + (f"  database server cpu mean {db * 1e3:5.2f} ms" if db is not None else ""))
         if prof:
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(args.top)

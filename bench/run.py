@@ -61,7 +61,8 @@ PEER = BENCH / "peers"
 PEER_VENV = PEER / ".venv"
 PEER_PY = PEER_VENV / "bin" / "python"
 TENANT = "bench"
-WORKERS = os.cpu_count() or 2  # gunicorn sync workers, one per core; the Argon2 bound uses as many processes
+CORES = os.cpu_count() or 2  # the Argon2 bound: one process per core
+WORKERS = int(os.environ.get("BENCH_WORKERS", CORES))  # gunicorn sync workers (Gatehouse and the peer alike)
 HOST = "127.0.0.1"
 
 
@@ -257,8 +258,7 @@ def _argon2_worker(params: tuple[int, int, int], seconds: float) -> tuple[int, f
 
 
 class Argon2Bound:
-    """Verifies per second with exactly as many processes as the server has workers (one per
-    core), the physical limit of a password sign-in.
+    """Verifies per second with one process per core: the physical limit of a password sign-in.
 
     One measurement is several short windows (``window``); ``bracket`` takes half of them
     right before a scenario and half right after it, and the bound is their median, so a
@@ -965,7 +965,7 @@ async def main_async(profile: Profile) -> dict:
     info = machine_info(dbs)
     log(f"{profile.name} run on {info['cores']} cores ({info['cpu']}), {info['database']}, Argon2id m={params[0]} t={params[1]} p={params[2]}")
     run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], env={**base_env, "DATABASE_URL": dbs.url_for("small")})
-    bound = Argon2Bound(params, workers)  # exactly the server's worker count
+    bound = Argon2Bound(params, CORES)  # one process per core
     runner = Runner(profile, bound, sink)
     totp = Totp(SECRET)
     keys = ["1k", "1m"] if dbs.postgres and not profile.quick else ["1k"]
@@ -988,7 +988,8 @@ async def main_async(profile: Profile) -> dict:
         "machine": info,
         "parameters": {
             "argon2id": {"memoryKiB": params[0], "timeCost": params[1], "parallelism": params[2]},
-            "server": f"gunicorn, {workers} sync workers (one per core), DEBUG=false, Redis cache db {REDIS_DB}, database sessions"
+            "server": f"gunicorn, {workers} sync workers" + (" (one per core)" if workers == CORES else f" on {CORES} cores (BENCH_WORKERS)")
+                      + f", DEBUG=false, Redis cache db {REDIS_DB}, database sessions"
                       + ("; one server per dataset, both up, one under load at a time" if interleaved else ""),
             "client": "bench/httpload.py: one asyncio process, HTTP/1.1, new connection per request (sync workers close them)",
             "concurrency": {"passwordBound": profile.hash_conc, "cheap": profile.cheap_conc},
@@ -997,7 +998,7 @@ async def main_async(profile: Profile) -> dict:
                              "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
                              "two legs' operations over their seconds, percentiles from all their samples; the storm and the "
                              "re-hash check run on 1k, then on 1M") if interleaved else None,
-            "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": workers,
+            "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "method": "median of short windows, half right before and half right after each scenario"
                                       + (" (its whole 1k, 1M, 1M, 1k group; both datasets share it)" if interleaved else "")},
             "database": dbs.kind,

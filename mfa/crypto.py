@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +25,13 @@ def _fernet_key(material: str) -> bytes:
 
 
 def _multifernet() -> MultiFernet:
-    materials = [k for k in settings.MFA_ENCRYPTION_KEYS if k] or [settings.SECRET_KEY]
+    # Settings are read on every call (tests and rotations change them); the HKDF derivations
+    # are done once per key list, not on every app code checked.
+    return _multifernet_of(tuple(k for k in settings.MFA_ENCRYPTION_KEYS if k) or (settings.SECRET_KEY,))
+
+
+@lru_cache(maxsize=8)
+def _multifernet_of(materials: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(_fernet_key(m)) for m in materials])
 
 
