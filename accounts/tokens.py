@@ -109,10 +109,14 @@ def _presented(raw, *, tenant) -> RefreshToken:
 def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken]:
     """A refresh token we minted, unexpired, of this tenant, of an active user (one query)."""
     token = _presented(raw, tenant=tenant)
+    return token, _outstanding_of(token, tenant=tenant)
+
+
+def _outstanding_of(token: RefreshToken, *, tenant) -> OutstandingToken:
     outstanding = _outstanding_get(token[jwt_settings.JTI_CLAIM], tenant=tenant)
     if outstanding is None or str(outstanding.user_id) != str(token.get(jwt_settings.USER_ID_CLAIM)):
         raise InvalidRefreshToken()
-    return token, outstanding
+    return outstanding
 
 
 @cache
@@ -162,7 +166,7 @@ def token_refresh(*, refresh_token: str, tenant) -> dict:
     amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
     if connection.vendor == "postgresql":
         return _rotate_in_one_statement(token, tenant=tenant, amr=amr)
-    _token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
+    outstanding = _outstanding_of(token, tenant=tenant)
     with _use_once(outstanding):
         return token_pair_issue(user=outstanding.user, amr=amr)
 
