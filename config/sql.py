@@ -6,9 +6,9 @@ ORM costs ~0.7 ms of CPU, the same statement here ~0.09 ms; an ORM ``create`` ~0
 INSERT here ~0.09 ms. The sign-in, MFA and refresh endpoints make several of these per
 request, against an empty view's 0.1 ms. Everything else uses the ORM.
 
-Only what those paths need: a row by equality (``get``), a plain ``update`` by primary
-key, ``insert`` of an unsaved instance, and ``write_together`` for writes that belong to
-one event (one statement on PostgreSQL). Values go through each field's
+Only what those paths need: a row by equality (``get``), ``insert`` of an unsaved instance,
+and ``write_together`` for writes that belong to one event (INSERTs and UPDATEs by primary
+key; one statement on PostgreSQL). Values go through each field's
 ``get_db_prep_*`` and rows come back through the backend's and the fields' converters,
 exactly as the ORM does, so SQLite and PostgreSQL both work. Statements are cached per
 model and columns; they hold no values.
@@ -69,18 +69,17 @@ def prep(model, name: str, value, conn):
 
 
 @lru_cache(maxsize=None)
-def _select(model, keys: tuple, for_update: bool) -> str:
+def _select(model, keys: tuple) -> str:
     where = " AND ".join(f'"{_field(model, k).column}" = %s' for k in keys)
-    return f'SELECT {columns(model)} FROM "{model._meta.db_table}" WHERE {where}' + (" FOR UPDATE" if for_update else "")
+    return f'SELECT {columns(model)} FROM "{model._meta.db_table}" WHERE {where}'
 
 
-def get(model, *, for_update: bool = False, **where):
+def get(model, **where):
     """The one row matching every ``field=value`` (a unique key), or None."""
-    conn = _conn(model, write=for_update)
+    conn = _conn(model, write=False)
     keys = tuple(where)
-    sql = _select(model, keys, for_update and conn.features.has_select_for_update)
     with conn.cursor() as cursor:
-        cursor.execute(sql, [prep(model, k, where[k], conn) for k in keys])
+        cursor.execute(_select(model, keys), [prep(model, k, where[k], conn) for k in keys])
         row = cursor.fetchone()
     return load(model, row, conn) if row is not None else None
 
@@ -97,14 +96,6 @@ def update_statement(model, pk, conn=None, **values) -> tuple[str, list]:
     conn = conn or _conn(model, write=True)
     keys = tuple(values)
     return _update(model, keys), [prep(model, k, values[k], conn) for k in keys] + [prep(model, "pk", pk, conn)]
-
-
-def update(model, pk, **values) -> int:
-    """``UPDATE … SET field = value … WHERE pk = pk``; the number of rows written."""
-    conn = _conn(model, write=True)
-    with conn.cursor() as cursor:
-        cursor.execute(*update_statement(model, pk, conn, **values))
-        return cursor.rowcount
 
 
 @lru_cache(maxsize=None)

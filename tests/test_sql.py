@@ -37,9 +37,9 @@ def test_insert_writes_what_the_orm_reads_back_and_sets_the_auto_key(user):
     assert _fields(AuditEvent.objects.get(pk=event.pk)) == _fields(event)
 
 
-def test_update_writes_only_the_named_fields(user):
+def test_an_update_writes_only_the_named_fields(user):
     when = timezone.now()
-    assert sql.update(User, user.pk, last_login=when) == 1
+    sql.write_together(sql.update_statement(User, user.pk, last_login=when))
     user.refresh_from_db()
     assert user.last_login == when and user.failed_password_count == 0
 
