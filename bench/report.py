@@ -110,12 +110,12 @@ def _rows(result: dict) -> list[list[str]]:
         s = small.get(key)
         if not s:
             continue
-        l = large.get(key)
+        big = large.get(key)
         b = s.get("bound") or {}
-        scale = round(l["opsPerS"] / s["opsPerS"], 3) if l and s.get("opsPerS") else None
+        scale = round(big["opsPerS"] / s["opsPerS"], 3) if big and s.get("opsPerS") else None
         rows.append([
             label, _fmt(s.get("ratio"), 3), b.get("name", "-"), f"{_fmt(s.get('opsPerS'))} {unit}/s", _fmt(b.get("opsPerS")),
-            _fmt(l.get("opsPerS")) if l else "-", _fmt(scale, 3), _fmt(s.get("latencyP50Ms"), 1) if key != "storm" else "-",
+            _fmt(big.get("opsPerS")) if big else "-", _fmt(scale, 3), _fmt(s.get("latencyP50Ms"), 1) if key != "storm" else "-",
             _fmt(s.get("latencyP99Ms"), 1) if key != "storm" else "-", _fmt(s.get("errors", 0)),
             _fmt(s.get("clientCpuCores"), 2) if key != "storm" else "-", _fmt(s.get("serverCpuMsPerOp"), 2) if key != "storm" else "-",
         ])

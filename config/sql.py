@@ -8,14 +8,14 @@ request, against an empty view's 0.1 ms. Everything else uses the ORM.
 
 Only what those paths need: a row by equality (``get``), ``insert`` of an unsaved instance,
 and ``write_together`` for writes that belong to one event (INSERTs and UPDATEs by primary
-key; one statement on PostgreSQL). Values go through each field's
-``get_db_prep_*`` and rows come back through the backend's and the fields' converters,
-exactly as the ORM does, so SQLite and PostgreSQL both work. Statements are cached per
+key; one statement on PostgreSQL). Values go through each field's ``get_db_prep_*`` and rows
+come back through the backend's and the fields' converters, exactly as the ORM does, so
+SQLite and PostgreSQL both work. Statements are cached per
 model and columns; they hold no values.
 """
 from functools import lru_cache
 
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
 
 def _conn(model, *, write: bool):
@@ -140,8 +140,6 @@ def write_together(*statements: tuple[str, list]) -> None:
     On PostgreSQL they are ONE statement, each a data-modifying CTE of the last: one round
     trip, atomic by itself, and inside a caller's transaction part of it. Elsewhere they run
     one after another in a transaction (a savepoint-free ``atomic``)."""
-    from django.db import transaction
-
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor == "postgresql":
         *first, (last_sql, last_params) = statements
