@@ -31,19 +31,6 @@ class RateLimitUnavailable(APIException):
     wait = 5  # seconds, sent as Retry-After by the exception handler
 
 
-_clients: dict = {}
-
-
-def _redis_client(cache: RedisCache):
-    """A client on the cache's own connection pool. Django builds a new ``redis.Redis`` (and
-    its table of ~200 response callbacks) for every cache call; one per pool is enough."""
-    pool = cache._cache._get_connection_pool(write=True)
-    client = _clients.get(id(pool))
-    if client is None or client.connection_pool is not pool:
-        client = _clients[id(pool)] = cache._cache._client(connection_pool=pool)
-    return client
-
-
 # Increment, and give a new key the window's expiry, atomically (a script runs alone on the
 # server): no key can be left without an expiry, and it is one command, one round trip.
 _COUNT = """
@@ -51,16 +38,23 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-_scripts: dict = {}
+_counters: dict = {}
+
+
+def _redis_counter(cache: RedisCache):
+    """``_COUNT``, registered on a client of the cache's own connection pool. Django builds a
+    new ``redis.Redis`` (and its table of ~200 response callbacks) for every cache call; one
+    client per pool is enough."""
+    pool = cache._cache._get_connection_pool(write=True)
+    script = _counters.get(id(pool))
+    if script is None or script.registered_client.connection_pool is not pool:
+        script = _counters[id(pool)] = cache._cache._client(connection_pool=pool).register_script(_COUNT)
+    return script
 
 
 def _redis_count(cache: RedisCache, key: str, window: int) -> int:
     """Count one call in ``key`` (created with the window's expiry) in one round trip."""
-    client = _redis_client(cache)
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_COUNT)
-    return int(script(keys=[cache.make_and_validate_key(key)], args=[window], client=client))
+    return int(_redis_counter(cache)(keys=[cache.make_and_validate_key(key)], args=[window]))
 
 
 def _cache_count(cache, key: str, window: int) -> int:
