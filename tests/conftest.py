@@ -55,6 +55,18 @@ def pytest_collection_modifyitems(config, items):
         items[:] = selected
 
 
+def freeze_at(now):
+    """A ``frozen`` fixture for a test module or package (``frozen = freeze_at(NOW)``): time
+    stands still at ``now``, so a TOTP code is known in advance."""
+
+    @pytest.fixture
+    def frozen(time_machine):
+        time_machine.move_to(now, tick=False)
+        return time_machine
+
+    return frozen
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()

@@ -13,15 +13,12 @@ from tests.accounts.flows import (
     account_url, choose_url, code_from_mail, code_now, form_error_codes, is_signed_in, last_outbox_code, login_url,
     logout_url, manual_key, page_messages, password_step, recovery_codes_on_page, setup_url, verify_url,
 )
-from tests.conftest import PASSWORD, confirm_totp
+from tests.conftest import PASSWORD, confirm_totp, freeze_at
 
 NOW = datetime(2030, 4, 4, 14, 0, 0, tzinfo=dt_timezone.utc)
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 @pytest.fixture

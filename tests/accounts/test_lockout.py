@@ -7,6 +7,7 @@ from django.conf import settings
 from accounts import lockout
 from accounts.errors import InvalidCode, LockedOut
 from accounts.models import UnknownLogin, User
+from tests.conftest import freeze_at
 
 NOW = datetime(2030, 8, 8, 8, 0, 0, tzinfo=dt_timezone.utc)
 
@@ -25,10 +26,7 @@ def sql_path(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 def fail(user, counter="password", limit=3, seconds=60):

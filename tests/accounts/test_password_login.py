@@ -11,16 +11,13 @@ from accounts.services import password_login, user_update
 from tests.accounts.flows import (
     account_url, form_error_codes, form_error_params, is_signed_in, login_url, password_step,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, freeze_at
 
 NOW = datetime(2030, 2, 2, 10, 0, 0, tzinfo=dt_timezone.utc)
 Kind = AuditEvent.Kind
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ import pytest
 from accounts.models import MfaMethod
 from accounts.tokens import AMR_OTP
 from tests.api.helpers import NOW, access_token
-from tests.conftest import confirm_totp
+from tests.conftest import confirm_totp, freeze_at
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 @pytest.fixture

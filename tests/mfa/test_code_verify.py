@@ -11,7 +11,7 @@ from accounts.tokens import AMR_OTP, AMR_RECOVERY
 from mfa import crypto, recovery, totp
 from mfa.models import RecoveryCode, TOTPDevice
 from mfa.services import code_verify, recovery_codes_left, recovery_codes_regenerate, recovery_codes_replace
-from tests.conftest import FIXED_SECRET, confirm_totp
+from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at
 
 NOW = datetime(2030, 1, 15, 12, 0, 10, tzinfo=dt_timezone.utc)
 T = NOW.timestamp()
@@ -23,10 +23,7 @@ def code(offset: int = 0) -> str:
     return totp.code_at_step(FIXED_SECRET, STEP + offset)
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 def kinds(user) -> list[str]:

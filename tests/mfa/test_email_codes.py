@@ -10,7 +10,7 @@ from accounts.tokens import AMR_OTP
 from mfa import crypto
 from mfa.models import EmailCode
 from mfa.services import code_verify, email_code_send, mask_email
-from tests.conftest import free_port
+from tests.conftest import free_port, freeze_at
 from tests.accounts.flows import (
     account_url, code_from_mail, form_error_codes, is_signed_in, logout_url, page_messages, password_step, verify_url,
 )
@@ -18,10 +18,7 @@ from tests.accounts.flows import (
 NOW = datetime(2030, 3, 1, 9, 0, 0, tzinfo=dt_timezone.utc)
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 @pytest.fixture

@@ -14,15 +14,12 @@ from mfa.services import code_verify
 from tests.accounts.flows import (
     code_from_mail, code_now, is_signed_in, manual_key, password_step, recovery_codes_on_page, setup_url, verify_url,
 )
-from tests.conftest import FIXED_SECRET, confirm_totp
+from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at
 
 NOW = datetime(2030, 5, 5, 5, 5, 5, tzinfo=dt_timezone.utc)
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 def tables_containing(needle: str) -> list[str]:

@@ -25,15 +25,12 @@ from tests.accounts.flows import (
     password_step, png_of_modules, qr_dark_modules, recovery_codes_on_page, setup_url, svg_dark_modules, svg_of, svg_title,
     verify_url,
 )
-from tests.conftest import FIXED_SECRET, confirm_totp, require_tool
+from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, require_tool
 
 NOW = datetime(2030, 6, 1, 8, 30, 5, tzinfo=dt_timezone.utc)
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return time_machine
+frozen = freeze_at(NOW)
 
 
 @pytest.fixture
