@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
     in the PostgreSQL leg, and CI fails on any skip. Elsewhere they skip with their reason."""
     from django.conf import settings
 
-    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "config.postgresql"
     if on_postgres or os.environ.get("GATEHOUSE_CI") != "1":
         return
     selected, deselected = [], []
