@@ -208,29 +208,41 @@ def _unknown_login_pk(tenant, name: str) -> int:
         return UnknownLogin.objects.get(tenant=tenant, username=name).pk
 
 
-def login_succeeded(*, user: User, ctx: RequestContext | None = None, also: tuple = ()) -> None:
-    """The whole sign-in (every factor) is done: stamp last_login and audit it, with ``also``
-    (more unsaved rows of this sign-in: the API's refresh token) written together, atomically:
-    one statement on PostgreSQL (``config.sql.write_together``).
+def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
+    """The whole sign-in (every factor) is done: stamp last_login and audit it, together
+    (one statement on PostgreSQL). The pages' hand-off; the API's is ``sign_in_tokens_issue``."""
+    sql.write_together(*login_writes(user=user, ctx=ctx))
+
+
+def login_writes(*, user: User, ctx: RequestContext | None = None, also: tuple = ()) -> list:
+    """The statements of a completed sign-in, not yet run: last_login, the audit event, and
+    ``also`` (more unsaved rows of this sign-in: the API's refresh token), to be written
+    together (``config.sql.write_together``, or ``write_if`` behind a replay guard).
 
     The only place last_login is written: Django's own ``update_last_login`` receiver is
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    sql.write_together(
+    user.last_login = now
+    return [
         sql.update_statement(User, user.pk, last_login=now),
         sql.insert_statement(audit_event(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)),
         *(sql.insert_statement(row) for row in also),
-    )
-    user.last_login = now
+    ]
+
+
+def sign_in_tokens_prepare(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> tuple[list, dict]:
+    """The API's hand-off after every required factor, not yet written: the statements that
+    stamp, audit and record the token pair (``login_writes``), and the token body, which is
+    good only once they are written."""
+    refresh, row = token_pair_new(user=user, amr=amr)
+    return login_writes(user=user, ctx=ctx, also=(row,)), token_body(refresh)
 
 
 def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
-    """The API's hand-off after every required factor: the sign-in is stamped and audited and
-    the token pair's row written together (inside a caller's transaction, such as
-    ``code_verify``'s, part of it: a failure here fails the whole)."""
-    refresh, row = token_pair_new(user=user, amr=amr)
-    login_succeeded(user=user, ctx=ctx, also=(row,))
-    return token_body(refresh)
+    """``sign_in_tokens_prepare``, written (inside a caller's transaction, part of it)."""
+    writes, body = sign_in_tokens_prepare(user=user, amr=amr, ctx=ctx)
+    sql.write_together(*writes)
+    return body
 
 
 def user_change(

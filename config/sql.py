@@ -7,8 +7,9 @@ INSERT here ~0.09 ms. The sign-in, MFA and refresh endpoints make several of the
 request, against an empty view's 0.1 ms. Everything else uses the ORM.
 
 Only what those paths need: a row by equality (``get``), ``insert`` of an unsaved instance,
-and ``write_together`` for writes that belong to one event (INSERTs and UPDATEs by primary
-key; one statement on PostgreSQL). Values go through each field's ``get_db_prep_*`` and rows
+``write_together`` for writes that belong to one event (INSERTs and UPDATEs by primary
+key; one statement on PostgreSQL), and ``write_if``: the same, only if a conditional UPDATE
+(a guard) matched a row. Values go through each field's ``get_db_prep_*`` and rows
 come back through the backend's and the fields' converters, exactly as the ORM does, so
 SQLite and PostgreSQL both work. Statements are cached per
 model and columns; they hold no values.
@@ -151,3 +152,40 @@ def write_together(*statements: tuple[str, list]) -> None:
     with transaction.atomic(savepoint=False), conn.cursor() as cursor:
         for stmt, params in statements:
             cursor.execute(stmt, params)
+
+
+def _only_if(statement: str, condition: str) -> str:
+    """An ``insert_statement`` or ``update_statement`` that writes nothing unless ``condition``."""
+    if statement.startswith("INSERT INTO"):
+        head, values = statement.split(" VALUES (", 1)
+        return f"{head} SELECT {values[:-1]} WHERE {condition}"
+    return f"{statement} AND {condition}"
+
+
+def write_if(guard: tuple[str, list], *statements: tuple[str, list]) -> bool:
+    """``write_together(*statements)``, only if ``guard`` (a conditional ``UPDATE``, its
+    check and its write one statement: a replay guard, say) matched a row; all of it or none
+    of it. Returns whether the guard matched.
+
+    On PostgreSQL ONE statement: the guard is the first data-modifying CTE and every other
+    write is made conditional on its row (``INSERT … SELECT … WHERE EXISTS``, ``UPDATE …
+    AND EXISTS``). Elsewhere, in a transaction: the guard, then the rest if it matched. The
+    guard and the writes must change different rows: PostgreSQL applies only one of two
+    changes to one row within a statement."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    guard_sql, guard_params = guard
+    if conn.vendor == "postgresql":
+        matched = "EXISTS (SELECT 1 FROM g)"
+        ctes = [f"g AS ({guard_sql} RETURNING 1)"]
+        ctes += [f"w{i} AS ({_only_if(stmt, matched)})" for i, (stmt, _params) in enumerate(statements)]
+        params = list(guard_params) + [p for _stmt, ps in statements for p in ps]
+        with conn.cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(ctes)} SELECT count(*) FROM g", params)
+            return cursor.fetchone()[0] > 0
+    with transaction.atomic(savepoint=False), conn.cursor() as cursor:
+        cursor.execute(guard_sql, guard_params)
+        if cursor.rowcount < 1:
+            return False
+        for stmt, params in statements:
+            cursor.execute(stmt, params)
+    return True

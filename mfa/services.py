@@ -185,21 +185,30 @@ def code_verify(
     enroll: str = "",
     ctx: RequestContext | None = None,
     unix_time: float | None = None,
-    on_success: Callable[[Verified], Any] | None = None,
+    on_success: Callable[[Verified], tuple[list, Any]] | None = None,
 ) -> Verified:
     """Judge one code for ``user`` and count it: the one home of this rule.
 
     Holds the user's row lock for the judgement (microseconds, no hashing), so parallel
     requests are judged one at a time and never more than the tenant's limit. Accepts,
     by the pending step: an app code (replay-proof), an emailed code, or a recovery code.
-    ``on_success(result)`` (the API's token hand-off) runs inside the same transaction
-    after an accepted code, so the whole sign-in is one commit; its return value is
-    ``result.handoff``. A refused code is counted and committed before the error is raised.
-    Raises ``LockedOut`` or ``InvalidCode``.
+    ``on_success(result)`` (the API's token hand-off) answers the sign-in's writes and a
+    hand-off value (``accounts.services.sign_in_tokens_prepare``); the writes are made with
+    the accepted code, in the same commit, and the value is ``result.handoff``. A refused
+    code is counted and committed before the error is raised. Raises ``LockedOut`` or
+    ``InvalidCode``.
+
+    The common case, a right app code for a clean account, takes a shorter road to the same
+    outcome (``_totp_fast``): no row lock, one read and one write. Anything else, or
+    anything that changed under it, is judged here under the lock.
     """
     tenant = user.tenant
     method = enroll or user.mfa_method
     unix_time = time.time() if unix_time is None else unix_time
+    if method == MfaMethod.TOTP and not enroll:
+        result = _totp_fast(user, code, unix_time=unix_time, on_success=on_success)
+        if result is not None:
+            return result
     with transaction.atomic():
         state, device = _lock_state(user, with_device=method == MfaMethod.TOTP)
         if lockout.seconds_left(state.locked_until):
@@ -210,7 +219,9 @@ def code_verify(
             if state.failed_code_count or state.failed_password_count or state.locked_until:
                 lockout.reset(model=User, pk=user.pk)
             if on_success is not None:
-                result = replace(result, handoff=on_success(result))
+                writes, handoff = on_success(result)
+                sql.write_together(*writes)
+                result = replace(result, handoff=handoff)
         else:
             attempt = lockout.register_failure(
                 model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
@@ -228,6 +239,40 @@ def code_verify(
     return result
 
 
+def _totp_fast(user: User, raw: str, *, unix_time: float, on_success) -> Verified | None:
+    """A right code from a confirmed app, for an account with no failure counted and no
+    lock: accepted with one read and ONE write and no row lock; else None, and
+    ``code_verify`` judges it under the lock (and counts it, if it is refused).
+
+    The read (the user's lockout state and the app, one statement) takes no lock. The write
+    is ``config.sql.write_if``: the replay guard (the conditional UPDATE of the app's last
+    step, which here also requires that no lock was set meanwhile) and, only if it matched,
+    the sign-in's writes; one statement on PostgreSQL. A step already used, a lock set by a
+    parallel request, or anything else that changed since the read makes the guard miss,
+    and then nothing is written. A clean account needs no counter reset; a parallel failure
+    counted after the read stays counted, as if it came after this success."""
+    code = totp.normalize_code(raw)
+    if code is None:
+        return None
+    state, device = _lock_state(user, with_device=True, lock=False)
+    if device is None or device.confirmed_at is None:
+        return None
+    if state.failed_code_count or state.failed_password_count or state.locked_until:
+        return None
+    try:
+        secret = crypto.decrypt(device.secret_encrypted)
+    except crypto.InvalidToken:
+        return None
+    step = totp.match_step(secret, code, unix_time=unix_time)
+    if step is None:
+        return None
+    result = Verified(amr=AMR_OTP)
+    writes, handoff = on_success(result) if on_success is not None else ([], None)
+    if not sql.write_if(_totp_step_claim_statement(device, step, unlocked=True), *writes):
+        return None
+    return replace(result, handoff=handoff)
+
+
 @cache
 def _lock_state_sql(with_device: bool, lock: str) -> str:
     users, devices = User._meta.db_table, TOTPDevice._meta.db_table
@@ -239,16 +284,17 @@ def _lock_state_sql(with_device: bool, lock: str) -> str:
     )
 
 
-def _lock_state(user: User, *, with_device: bool) -> tuple[User, TOTPDevice | None]:
+def _lock_state(user: User, *, with_device: bool, lock: bool = True) -> tuple[User, TOTPDevice | None]:
     """Lock the user's row and read it as it is now (lockout state included); for an app
     code, the app's row comes with it in the same statement (one round trip, no ORM).
+    ``lock=False``: the same read without the lock (``_totp_fast``).
 
     Only the user's row is locked. A joined row read after waiting for that lock may be
     older than the lock's holder left it; for a confirmed app that is harmless (its secret
     never changes, a replaced app has a new id, and the replay guard is the conditional
     UPDATE on the current row), so only an unconfirmed or missing app is read again."""
     conn = connections[router.db_for_write(User)]
-    lock = conn.ops.for_update_sql(of=("u",)) if conn.features.has_select_for_update else ""
+    lock = conn.ops.for_update_sql(of=("u",)) if lock and conn.features.has_select_for_update else ""
     with conn.cursor() as cursor:
         cursor.execute(_lock_state_sql(with_device, lock), [sql.prep(User, "pk", user.pk, conn)])
         row = cursor.fetchone()
@@ -312,13 +358,26 @@ def _totp_step_claim(device: TOTPDevice, step: int) -> bool:
     """Record ``step`` as used if it is later than the last one used (and confirm the app):
     the check and the write are one conditional UPDATE, so one step passes at most once."""
     conn = connections[router.db_for_write(TOTPDevice)]
-    confirmed_at = sql.prep(TOTPDevice, "confirmed_at", device.confirmed_at or timezone.now(), conn)
     with conn.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE "{TOTPDevice._meta.db_table}" SET "last_step" = %s, "confirmed_at" = %s WHERE "id" = %s AND "last_step" < %s',
-            [step, confirmed_at, device.pk, step],
-        )
+        cursor.execute(*_totp_step_claim_statement(device, step))
         return cursor.rowcount == 1
+
+
+def _totp_step_claim_statement(device: TOTPDevice, step: int, *, unlocked: bool = False) -> tuple[str, list]:
+    """``_totp_step_claim``'s UPDATE. ``unlocked``: it also requires a confirmed app and a
+    user not locked as the statement runs (``_totp_fast`` holds no row lock)."""
+    conn = connections[router.db_for_write(TOTPDevice)]
+    confirmed_at = sql.prep(TOTPDevice, "confirmed_at", device.confirmed_at or timezone.now(), conn)
+    table = TOTPDevice._meta.db_table
+    statement = f'UPDATE "{table}" SET "last_step" = %s, "confirmed_at" = %s WHERE "id" = %s AND "last_step" < %s'
+    params = [step, confirmed_at, device.pk, step]
+    if unlocked:
+        statement += (
+            f' AND "confirmed_at" IS NOT NULL AND EXISTS (SELECT 1 FROM "{User._meta.db_table}" u'
+            f' WHERE u."id" = "{table}"."user_id" AND (u."locked_until" IS NULL OR u."locked_until" <= %s))'
+        )
+        params.append(sql.prep(User, "locked_until", timezone.now(), conn))
+    return statement, params
 
 
 def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:

@@ -67,3 +67,24 @@ def test_a_device_without_confirmation_reads_back_as_such(user):
     confirm_totp(user)
     TOTPDevice.objects.filter(user=user).update(confirmed_at=None)
     assert sql.get(TOTPDevice, user=user.pk).confirmed_at is None
+
+
+def test_write_if_writes_everything_when_its_guard_matches_and_nothing_when_it_misses(totp_user):
+    user = totp_user
+    device = TOTPDevice.objects.get(user=user)
+    guard = ('UPDATE "mfa_totpdevice" SET "last_step" = %s WHERE "id" = %s AND "last_step" < %s', [7, device.pk, 7])
+    when = timezone.now()
+    writes = (
+        sql.update_statement(User, user.pk, last_login=when),
+        sql.insert_statement(audit_event(kind=AuditEvent.Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user,
+                                         ctx=RequestContext(ip="192.0.2.7", user_agent="ua", channel="api"))),
+    )
+    assert sql.write_if(guard, *writes) is True
+    user.refresh_from_db()
+    assert TOTPDevice.objects.get(pk=device.pk).last_step == 7 and user.last_login == when
+    assert AuditEvent.objects.filter(user=user).count() == 1
+    User.objects.filter(pk=user.pk).update(last_login=None)
+    assert sql.write_if(guard, *writes) is False
+    user.refresh_from_db()
+    assert user.last_login is None
+    assert AuditEvent.objects.filter(user=user).count() == 1

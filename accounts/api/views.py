@@ -41,7 +41,7 @@ from accounts.audit import RequestContext
 from accounts.errors import EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import AuditEvent, MfaMethod
 from accounts.selectors import normalize_username, user_get, user_list
-from accounts.services import password_login, sign_in_tokens_issue, user_change, user_create, user_delete
+from accounts.services import password_login, sign_in_tokens_issue, sign_in_tokens_prepare, user_change, user_create, user_delete
 from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
 from mfa import pending as pending_login
 from mfa.models import TOTPDevice
@@ -313,7 +313,7 @@ class VerifyView(AuthView):
         # audit and the token pair are one commit. A refused code is counted all the same.
         result = code_verify(
             user=user, code=data["code"], enroll=enroll, ctx=ctx,
-            on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
+            on_success=lambda verified: sign_in_tokens_prepare(user=user, amr=verified.amr, ctx=ctx),
         )
         body = result.handoff
         if result.recovery_codes:

@@ -4,11 +4,16 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.errors import InvalidCode, LockedOut
-from accounts.models import AuditEvent, MfaMethod
+from accounts.models import AuditEvent, MfaMethod, User
+from accounts.services import sign_in_tokens_prepare
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
-from mfa import crypto, recovery, totp
+from mfa import crypto, recovery, services, totp
 from mfa.models import RecoveryCode, TOTPDevice
 from mfa.services import code_verify, recovery_codes_left, recovery_codes_regenerate, recovery_codes_replace
 from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at
@@ -248,3 +253,60 @@ def test_a_user_without_a_device_is_refused(user_factory, frozen):
     user = user_factory("nodevice", mfa_method=MfaMethod.TOTP)
     with pytest.raises(InvalidCode):
         code_verify(user=user, code=code(), unix_time=T)
+
+
+# --- the short road: a right app code for a clean account (mfa.services._totp_fast) ----------
+
+def _sign_in(user):
+    return lambda verified: sign_in_tokens_prepare(user=user, amr=verified.amr)
+
+
+def test_a_right_code_for_a_clean_account_is_one_read_and_one_write_without_a_row_lock(totp_user, frozen):
+    with CaptureQueriesContext(connection) as queries:
+        result = code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("FOR UPDATE" in s for s in statements)
+    if connection.vendor == "postgresql":
+        assert len(statements) == 2 and statements[1].startswith("WITH g AS (UPDATE")
+    assert result.amr == AMR_OTP and result.handoff["refreshToken"]
+    assert OutstandingToken.objects.filter(user=totp_user).count() == 1 and kinds(totp_user) == [Kind.LOGIN_SUCCESS]
+
+
+def test_a_replayed_code_writes_nothing_of_the_sign_in_and_is_counted(totp_user, frozen):
+    code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+    with pytest.raises(InvalidCode):
+        code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+    assert OutstandingToken.objects.filter(user=totp_user).count() == 1
+    assert kinds(totp_user) == [Kind.LOGIN_SUCCESS, Kind.REPLAY_REFUSED, Kind.CODE_FAILURE]
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 1
+
+
+def test_a_lock_set_after_the_read_makes_the_right_code_wait(totp_user, frozen, monkeypatch):
+    """A parallel request locks the account between the short road's read and its write:
+    the replay guard misses, nothing is written, and the code is judged under the lock."""
+    read = services._lock_state
+
+    def read_then_locked(user, *, with_device, lock=True):
+        state = read(user, with_device=with_device, lock=lock)
+        if not lock:
+            User.objects.filter(pk=user.pk).update(locked_until=timezone.now() + timedelta(minutes=5))
+        return state
+
+    monkeypatch.setattr(services, "_lock_state", read_then_locked)
+    with pytest.raises(LockedOut):
+        code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+    assert TOTPDevice.objects.get(user=totp_user).last_step < STEP  # the step was not used up
+    assert not OutstandingToken.objects.filter(user=totp_user).exists() and kinds(totp_user) == []
+
+
+def test_an_account_with_a_failure_counted_takes_the_locked_road_and_is_reset(totp_user, frozen):
+
+    with pytest.raises(InvalidCode):
+        code_verify(user=totp_user, code="000000" if code() != "000000" else "111111", unix_time=T)
+    with CaptureQueriesContext(connection) as queries:
+        assert code_verify(user=totp_user, code=code(), unix_time=T).amr == AMR_OTP
+    if connection.vendor == "postgresql":
+        assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0
