@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import LockoutState
+from config.sql import prepared_cursor
 
 Counter = Literal["password", "code"]
 _FIELDS = {"password": "failed_password_count", "code": "failed_code_count"}
@@ -83,7 +84,7 @@ def register_failure(
         opts.pk.get_db_prep_value(pk, conn),
         as_db.get_db_prep_value(now, conn),
     ]
-    with conn.cursor() as cursor:
+    with prepared_cursor(conn) as cursor:
         cursor.execute(sql + (f" RETURNING {f}, {lu}" if returning else ""), params)
         if returning:
             written = cursor.fetchone()
@@ -128,7 +129,7 @@ def reset(*, model: type[LockoutState], pk) -> None:
         f'UPDATE "{opts.db_table}" SET "failed_password_count" = 0, "failed_code_count" = 0, "locked_until" = NULL '
         f'WHERE "{opts.pk.column}" = %s AND ("failed_password_count" > 0 OR "failed_code_count" > 0 OR "locked_until" IS NOT NULL)'
     )
-    with conn.cursor() as cursor:
+    with prepared_cursor(conn) as cursor:
         cursor.execute(sql, [opts.pk.get_db_prep_value(pk, conn)])
 
 

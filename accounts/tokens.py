@@ -130,7 +130,7 @@ def _outstanding_sql() -> str:
 
 def _outstanding_get(jti: str, *, tenant) -> OutstandingToken | None:
     """The token's row with its user, if that user is active and of ``tenant`` (one statement)."""
-    with connection.cursor() as cursor:
+    with sql.prepared_cursor(connection) as cursor:
         cursor.execute(_outstanding_sql(), [str(jti), tenant.pk, True])
         row = cursor.fetchone()
     if row is None:
@@ -204,7 +204,7 @@ def _rotate_in_one_statement(token: RefreshToken, *, tenant, amr: list[str]) -> 
     params = [token[jwt_settings.JTI_CLAIM], user_id, tenant.pk, timezone.now(),
               new["jti"], new["token"], new["created_at"], new["expires_at"]]
     try:
-        with connection.cursor() as cursor:
+        with sql.prepared_cursor(connection) as cursor:
             cursor.execute(_ROTATE, params)
             row = cursor.fetchone()
     except IntegrityError:  # the user was deleted meanwhile

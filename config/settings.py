@@ -88,6 +88,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The hot path's statements (config.sql, on prepared_cursor) are prepared on the server
+    # once run this many times on a connection; "off" never prepares (a PgBouncer older than
+    # 1.21 in transaction mode cannot keep prepared statements). Django's default is off.
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://gatehouse")}
 

@@ -19,6 +19,13 @@ from functools import lru_cache
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
 
+def prepared_cursor(conn):
+    """A cursor for the hot path's statements: on PostgreSQL one that binds on the server, so
+    each statement is prepared once per connection (``config.postgresql``); else the usual."""
+    prepared = getattr(conn, "prepared_cursor", None)
+    return prepared() if prepared is not None else conn.cursor()
+
+
 def _conn(model, *, write: bool):
     return connections[router.db_for_write(model) if write else router.db_for_read(model)]
 
@@ -79,7 +86,7 @@ def get(model, **where):
     """The one row matching every ``field=value`` (a unique key), or None."""
     conn = _conn(model, write=False)
     keys = tuple(where)
-    with conn.cursor() as cursor:
+    with prepared_cursor(conn) as cursor:
         cursor.execute(_select(model, keys), [prep(model, k, where[k], conn) for k in keys])
         row = cursor.fetchone()
     return load(model, row, conn) if row is not None else None
@@ -125,7 +132,7 @@ def insert(obj):
     model = type(obj)
     conn = _conn(model, write=True)
     returning = conn.features.can_return_columns_from_insert
-    with conn.cursor() as cursor:
+    with prepared_cursor(conn) as cursor:
         cursor.execute(*insert_statement(obj, conn, returning=returning))
         if model._meta.pk.db_returning:  # an auto primary key: the database chose it
             obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
@@ -146,10 +153,10 @@ def write_together(*statements: tuple[str, list]) -> None:
         *first, (last_sql, last_params) = statements
         ctes = ", ".join(f"w{i} AS ({stmt})" for i, (stmt, _params) in enumerate(first))
         params = [p for _stmt, ps in first for p in ps] + list(last_params)
-        with conn.cursor() as cursor:
+        with prepared_cursor(conn) as cursor:
             cursor.execute((f"WITH {ctes} " if ctes else "") + last_sql, params)
         return
-    with transaction.atomic(savepoint=False), conn.cursor() as cursor:
+    with transaction.atomic(savepoint=False), prepared_cursor(conn) as cursor:
         for stmt, params in statements:
             cursor.execute(stmt, params)
 
@@ -179,10 +186,10 @@ def write_if(guard: tuple[str, list], *statements: tuple[str, list]) -> bool:
         ctes = [f"g AS ({guard_sql} RETURNING 1)"]
         ctes += [f"w{i} AS ({_only_if(stmt, matched)})" for i, (stmt, _params) in enumerate(statements)]
         params = list(guard_params) + [p for _stmt, ps in statements for p in ps]
-        with conn.cursor() as cursor:
+        with prepared_cursor(conn) as cursor:
             cursor.execute(f"WITH {', '.join(ctes)} SELECT count(*) FROM g", params)
             return cursor.fetchone()[0] > 0
-    with transaction.atomic(savepoint=False), conn.cursor() as cursor:
+    with transaction.atomic(savepoint=False), prepared_cursor(conn) as cursor:
         cursor.execute(guard_sql, guard_params)
         if cursor.rowcount < 1:
             return False

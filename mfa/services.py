@@ -295,7 +295,7 @@ def _lock_state(user: User, *, with_device: bool, lock: bool = True) -> tuple[Us
     UPDATE on the current row), so only an unconfirmed or missing app is read again."""
     conn = connections[router.db_for_write(User)]
     lock = conn.ops.for_update_sql(of=("u",)) if lock and conn.features.has_select_for_update else ""
-    with conn.cursor() as cursor:
+    with sql.prepared_cursor(conn) as cursor:
         cursor.execute(_lock_state_sql(with_device, lock), [sql.prep(User, "pk", user.pk, conn)])
         row = cursor.fetchone()
     cut = sql.width(User)
@@ -358,7 +358,7 @@ def _totp_step_claim(device: TOTPDevice, step: int) -> bool:
     """Record ``step`` as used if it is later than the last one used (and confirm the app):
     the check and the write are one conditional UPDATE, so one step passes at most once."""
     conn = connections[router.db_for_write(TOTPDevice)]
-    with conn.cursor() as cursor:
+    with sql.prepared_cursor(conn) as cursor:
         cursor.execute(*_totp_step_claim_statement(device, step))
         return cursor.rowcount == 1
 
