@@ -92,7 +92,7 @@ class _PresentedRefreshToken(RefreshToken):
         Token.verify(self, *args, **kwargs)
 
 
-def _presented(raw, *, tenant) -> RefreshToken:
+def _presented(raw, *, tenant_id: str) -> RefreshToken:
     """A refresh token of this tenant with a valid signature, expiry and type (no database)."""
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
         raise InvalidRefreshToken()
@@ -101,19 +101,19 @@ def _presented(raw, *, tenant) -> RefreshToken:
         token[jwt_settings.JTI_CLAIM]
     except (TokenError, KeyError):
         raise InvalidRefreshToken() from None
-    if token.get("tid") != tenant.id:
+    if token.get("tid") != tenant_id:
         raise InvalidRefreshToken()
     return token
 
 
-def _refresh_token_read(raw, *, tenant) -> tuple[RefreshToken, OutstandingToken]:
+def _refresh_token_read(raw, *, tenant_id: str) -> tuple[RefreshToken, OutstandingToken]:
     """A refresh token we minted, unexpired, of this tenant, of an active user (one query)."""
-    token = _presented(raw, tenant=tenant)
-    return token, _outstanding_of(token, tenant=tenant)
+    token = _presented(raw, tenant_id=tenant_id)
+    return token, _outstanding_of(token, tenant_id=tenant_id)
 
 
-def _outstanding_of(token: RefreshToken, *, tenant) -> OutstandingToken:
-    outstanding = _outstanding_get(token[jwt_settings.JTI_CLAIM], tenant=tenant)
+def _outstanding_of(token: RefreshToken, *, tenant_id: str) -> OutstandingToken:
+    outstanding = _outstanding_get(token[jwt_settings.JTI_CLAIM], tenant_id=tenant_id)
     if outstanding is None or str(outstanding.user_id) != str(token.get(jwt_settings.USER_ID_CLAIM)):
         raise InvalidRefreshToken()
     return outstanding
@@ -128,17 +128,14 @@ def _outstanding_sql() -> str:
     )
 
 
-def _outstanding_get(jti: str, *, tenant) -> OutstandingToken | None:
-    """The token's row with its user, if that user is active and of ``tenant`` (one statement)."""
+def _outstanding_get(jti: str, *, tenant_id: str) -> OutstandingToken | None:
+    """The token's row with its user, if that user is active and of the tenant (one statement)."""
     with sql.prepared_cursor(connection) as cursor:
-        cursor.execute(_outstanding_sql(), [str(jti), tenant.pk, True])
+        cursor.execute(_outstanding_sql(), [str(jti), tenant_id, True])
         row = cursor.fetchone()
     if row is None:
         return None
-    cut = sql.width(OutstandingToken)
-    outstanding, user = sql.load(OutstandingToken, row[:cut]), sql.load(User, row[cut:])
-    user.tenant = tenant
-    outstanding.user = user
+    outstanding, outstanding.user = sql.load_joined(row, OutstandingToken, User)
     return outstanding
 
 
@@ -154,19 +151,19 @@ def _use_once(outstanding: OutstandingToken):
         raise InvalidRefreshToken() from None
 
 
-def token_refresh(*, refresh_token: str, tenant) -> dict:
+def token_refresh(*, refresh_token: str, tenant_id: str) -> dict:
     """Rotation (simplejwt's ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION, race-proof):
     the presented refresh token stops working and a new pair is issued with the same ``amr``
     and the user's current ``admin``. Raises ``InvalidRefreshToken``.
 
     On PostgreSQL the whole rotation (read, use once, issue) is one statement (``_ROTATE``);
     elsewhere it is a read, then a transaction of two INSERTs. Both refuse the same tokens."""
-    token = _presented(refresh_token, tenant=tenant)
+    token = _presented(refresh_token, tenant_id=tenant_id)
     amr = token.get("amr")
     amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
     if connection.vendor == "postgresql":
-        return _rotate_in_one_statement(token, tenant=tenant, amr=amr)
-    outstanding = _outstanding_of(token, tenant=tenant)
+        return _rotate_in_one_statement(token, tenant_id=tenant_id, amr=amr)
+    outstanding = _outstanding_of(token, tenant_id=tenant_id)
     with _use_once(outstanding):
         return token_pair_issue(user=outstanding.user, amr=amr)
 
@@ -194,14 +191,14 @@ SELECT p."is_tenant_admin" FROM issued JOIN presented p ON p."user_id" = issued.
 """
 
 
-def _rotate_in_one_statement(token: RefreshToken, *, tenant, amr: list[str]) -> dict:
+def _rotate_in_one_statement(token: RefreshToken, *, tenant_id: str, amr: list[str]) -> dict:
     try:
         user_id = uuid.UUID(str(token.get(jwt_settings.USER_ID_CLAIM)))
     except ValueError:
         raise InvalidRefreshToken() from None
-    refresh = _refresh_new(user_id=user_id, tenant_id=tenant.pk, amr=amr)
+    refresh = _refresh_new(user_id=user_id, tenant_id=tenant_id, amr=amr)
     new = _outstanding_fields(refresh)
-    params = [token[jwt_settings.JTI_CLAIM], user_id, tenant.pk, timezone.now(),
+    params = [token[jwt_settings.JTI_CLAIM], user_id, tenant_id, timezone.now(),
               new["jti"], new["token"], new["created_at"], new["expires_at"]]
     try:
         with sql.prepared_cursor(connection) as cursor:
@@ -220,7 +217,8 @@ def token_revoke(*, refresh_token: str, tenant, ctx=None):
     from accounts.audit import audit_record
     from accounts.models import AuditEvent
 
-    _token, outstanding = _refresh_token_read(refresh_token, tenant=tenant)
+    _token, outstanding = _refresh_token_read(refresh_token, tenant_id=tenant.id)
+    outstanding.user.tenant = tenant
     with _use_once(outstanding):
         audit_record(kind=AuditEvent.Kind.LOGOUT, tenant_id=tenant.id, user=outstanding.user, ctx=ctx)
     return outstanding.user

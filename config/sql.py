@@ -67,6 +67,17 @@ def load(model, row, conn=None):
     return model.from_db(conn.alias, None, values)
 
 
+def load_joined(row, *models, conn=None) -> list:
+    """One instance per model from a row of their ``columns`` one after another (a join);
+    None for a model whose columns are all NULL (an outer join without a match)."""
+    out, at = [], 0
+    for model in models:
+        part = row[at:at + width(model)]
+        at += len(part)
+        out.append(None if all(v is None for v in part) else load(model, part, conn))
+    return out
+
+
 def _field(model, name: str):
     return model._meta.pk if name == "pk" else model._meta.get_field(name)
 

@@ -112,13 +112,15 @@ def token_read(token: str, *, tenant_id: str) -> Pending | None:
     return pending if pending.tenant_id == tenant_id else None
 
 
-def token_user(token: str, *, tenant):
-    from accounts.selectors import user_get_or_none
+def token_user(token: str, *, tenant_id: str):
+    """The pending sign-in an mfaToken stands for and its user, read with the tenant (one
+    statement), checked against the user's current state; or (None, None)."""
+    from accounts.selectors import user_get_with_tenant
 
-    pending = token_read(token, tenant_id=tenant.id)
+    pending = token_read(token, tenant_id=tenant_id)
     if pending is None:
         return None, None
-    user = user_get_or_none(tenant=tenant, user_id=pending.user_id)
+    user = user_get_with_tenant(tenant_id=tenant_id, user_id=pending.user_id)
     if user is None or not user.is_active or not _valid_for(pending, user):
         return None, None
     return pending, user

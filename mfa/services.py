@@ -298,11 +298,9 @@ def _lock_state(user: User, *, with_device: bool, lock: bool = True) -> tuple[Us
     with sql.prepared_cursor(conn) as cursor:
         cursor.execute(_lock_state_sql(with_device, lock), [sql.prep(User, "pk", user.pk, conn)])
         row = cursor.fetchone()
-    cut = sql.width(User)
-    state = sql.load(User, row[:cut], conn)
     if not with_device:
-        return state, None
-    device = sql.load(TOTPDevice, row[cut:], conn) if row[cut] is not None else None
+        return sql.load(User, row, conn), None
+    state, device = sql.load_joined(row, User, TOTPDevice, conn=conn)
     if device is None or device.confirmed_at is None:
         return state, TOTPDevice.objects.filter(user=user).first()
     return state, device

@@ -5,10 +5,11 @@ Sign-in: ``auth/login`` → (``auth/mfa/totp/setup`` | ``auth/mfa/email/send``) 
 ``Users``, ``Users/<id>``, ``Users/<id>/events`` and ``Settings``.
 """
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied, UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, UnsupportedMediaType, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,7 +39,7 @@ from accounts.api.serializers import (
 )
 from accounts.api.throttles import AuthRateThrottle
 from accounts.audit import RequestContext
-from accounts.errors import EnrollmentNotAllowed, InvalidMfaToken
+from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import AuditEvent, MfaMethod
 from accounts.selectors import normalize_username, user_get, user_list
 from accounts.services import password_login, sign_in_tokens_issue, sign_in_tokens_prepare, user_change, user_create, user_delete
@@ -91,9 +92,33 @@ class TenantAPIView(APIView):
     parser_classes = [LimitedJSONParser]
     # OPTIONS is not part of the API (no metadata class): it is a 405, and not in Allow.
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+    # The tenant is read first. A view that reads it with its first row, or needs only its id,
+    # sets this False and saves that statement; an unknown tenant still answers 404 before
+    # any other error (``handle_exception``).
+    tenant_first = True
+    _tenant = None
+
+    @property
+    def tenant(self):
+        if self._tenant is None:
+            self._tenant = tenant_get(tenant_id=self.kwargs["tenant_id"])
+        return self._tenant
+
+    @tenant.setter
+    def tenant(self, tenant):
+        self._tenant = tenant
+
+    def handle_exception(self, exc):
+        if self._tenant is None and isinstance(exc, (APIException, AuthFailure)):
+            try:
+                self.tenant
+            except Http404 as unknown:
+                exc = unknown
+        return super().handle_exception(exc)
 
     def initial(self, request, *args, **kwargs):
-        self.tenant = tenant_get(tenant_id=kwargs["tenant_id"])
+        if self.tenant_first:
+            self.tenant
         repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
         if repeated:
             # Every query parameter of the API is a single value; which copy would count is a guess.
@@ -130,9 +155,11 @@ class AuthView(TenantAPIView):
     throttle_classes = [AuthRateThrottle]
 
     def pending_user(self, mfa_token: str):
-        pending, user = pending_login.token_user(mfa_token, tenant=self.tenant)
+        """The pending sign-in's user, read with its tenant (one statement)."""
+        pending, user = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
         if pending is None:
             raise InvalidMfaToken()
+        self.tenant = user.tenant
         return pending, user
 
 
@@ -198,6 +225,8 @@ class LoginView(AuthView):
 
 
 class TotpSetupView(AuthView):
+    tenant_first = False  # read with the pending user (pending_user)
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Begin setting up the authenticator app", operation_id="auth_totp_setup",
@@ -247,6 +276,8 @@ class EmailSendView(AuthView):
     with the same mfaToken. Calling ``auth/mfa/totp/setup`` afterwards chooses the app again.
     """
 
+    tenant_first = False  # read with the pending user (pending_user)
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Email a sign-in code", operation_id="auth_email_send",
@@ -278,6 +309,8 @@ class EmailSendView(AuthView):
 
 
 class VerifyView(AuthView):
+    tenant_first = False  # read with the pending user (pending_user)
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Give the second factor and receive tokens", operation_id="auth_verify",
@@ -322,6 +355,8 @@ class VerifyView(AuthView):
 
 
 class RefreshView(AuthView):
+    tenant_first = False  # token_refresh needs only its id
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Exchange a refresh token for a new pair", operation_id="auth_token_refresh",
@@ -335,7 +370,7 @@ class RefreshView(AuthView):
     )
     def post(self, request, tenant_id):
         data = _valid(RefreshInput, request).validated_data
-        return Response(token_refresh(refresh_token=data["refreshToken"], tenant=self.tenant))
+        return Response(token_refresh(refresh_token=data["refreshToken"], tenant_id=tenant_id))
 
 
 class LogoutView(AuthView):

@@ -115,6 +115,24 @@ def test_login_on_unknown_tenant_is_404(client, db):
     assert_error(login(client, "alice", tenant_id="no-such-tenant"), HTTPStatus.NOT_FOUND, "not_found")
 
 
+@pytest.mark.parametrize("path", ["auth/mfa/verify", "auth/mfa/totp/setup", "auth/mfa/email/send", "auth/token/refresh"])
+@pytest.mark.parametrize("body", [{}, {"mfaToken": "x", "code": "123456", "refreshToken": "x.y.z"}, "{not json"])
+def test_an_unknown_tenant_is_404_before_any_other_error_where_the_tenant_is_read_late(client, db, path, body):
+    """These views read the tenant with their first row (or need only its id): an unknown
+    tenant must still answer 404, not the body's or the token's error."""
+    if isinstance(body, str):
+        answer = client.post(v2("no-such-tenant", path), body, content_type="application/json")
+    else:
+        answer = call(client, "post", v2("no-such-tenant", path), body)
+    assert_error(answer, HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_an_unknown_tenant_is_404_even_when_the_client_is_over_its_limit(client, db, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1/min"}}
+    call(client, "post", v2("no-such-tenant", "auth/token/refresh"), {"refreshToken": "x"})
+    assert_error(call(client, "post", v2("no-such-tenant", "auth/token/refresh"), {"refreshToken": "x"}), 404, "not_found")
+
+
 # --- auth/mfa/verify ------------------------------------------------------------------------
 
 

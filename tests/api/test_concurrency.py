@@ -14,5 +14,5 @@ THREADS = 12
 
 def test_parallel_refreshes_of_one_token_rotate_once(postgres, tenant, user):
     refresh = token_pair_issue(user=user, amr=AMR_PASSWORD)["refreshToken"]
-    outcomes = in_parallel(THREADS, lambda: token_refresh(refresh_token=refresh, tenant=tenant))
+    outcomes = in_parallel(THREADS, lambda: token_refresh(refresh_token=refresh, tenant_id=tenant.id))
     assert outcomes == Counter({"ok": 1, "invalid_token": THREADS - 1})
