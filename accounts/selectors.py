@@ -1,14 +1,11 @@
 """Reads of users, always scoped by tenant (Zulip's ``access_user_by_id``)."""
 import uuid
-from functools import cache
 
-from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
 from config import sql
-from tenants.models import Tenant
 
 
 def normalize_username(username: str) -> str:
@@ -26,7 +23,7 @@ def _of(tenant, user: User | None) -> User | None:
     return user
 
 
-def _uuid(user_id) -> uuid.UUID | None:
+def as_uuid(user_id) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(user_id))
     except (TypeError, ValueError, AttributeError):
@@ -35,32 +32,8 @@ def _uuid(user_id) -> uuid.UUID | None:
 
 def user_get_or_none(*, tenant, user_id) -> User | None:
     """On every pending sign-in and API call: one statement (``config.sql``)."""
-    uid = _uuid(user_id)
+    uid = as_uuid(user_id)
     return _of(tenant, sql.get(User, pk=uid, tenant=tenant.pk)) if uid is not None else None
-
-
-@cache
-def _with_tenant_sql() -> str:
-    return (
-        f'SELECT {sql.columns(User, "u")}, {sql.columns(Tenant, "t")} FROM "{User._meta.db_table}" u '
-        f'JOIN "{Tenant._meta.db_table}" t ON t."id" = u."tenant_id" WHERE u."id" = %s AND u."tenant_id" = %s'
-    )
-
-
-def user_get_with_tenant(*, tenant_id: str, user_id) -> User | None:
-    """``user_get_or_none`` before the tenant is read: the user of ``tenant_id`` with its
-    tenant, in one statement; None when either is missing."""
-    uid = _uuid(user_id)
-    if uid is None:
-        return None
-    conn = connections[router.db_for_read(User)]
-    with sql.prepared_cursor(conn) as cursor:
-        cursor.execute(_with_tenant_sql(), [sql.prep(User, "pk", uid, conn), str(tenant_id)])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    user, user.tenant = sql.load_joined(row, User, Tenant, conn=conn)
-    return user
 
 
 def user_get(*, tenant, user_id) -> User:

@@ -7,11 +7,19 @@ which rotates the session key, or in tokens minted by ``accounts.tokens``.
 """
 import time
 from dataclasses import asdict, dataclass
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.core import signing
+from django.db import connections, router
 from django.utils.crypto import salted_hmac
+
+from accounts.models import User
+from accounts.selectors import as_uuid
+from config import sql
+from mfa.models import TOTPDevice
+from tenants.models import Tenant
 
 SESSION_KEY = "gatehouse_pending"
 AMR_SESSION_KEY = "gatehouse_amr"
@@ -112,15 +120,30 @@ def token_read(token: str, *, tenant_id: str) -> Pending | None:
     return pending if pending.tenant_id == tenant_id else None
 
 
-def token_user(token: str, *, tenant_id: str):
-    """The pending sign-in an mfaToken stands for and its user, read with the tenant (one
-    statement), checked against the user's current state; or (None, None)."""
-    from accounts.selectors import user_get_with_tenant
+@cache
+def _user_sql() -> str:
+    return (
+        f'SELECT {sql.columns(User, "u")}, {sql.columns(Tenant, "t")}, {sql.columns(TOTPDevice, "d")} '
+        f'FROM "{User._meta.db_table}" u JOIN "{Tenant._meta.db_table}" t ON t."id" = u."tenant_id" '
+        f'LEFT JOIN "{TOTPDevice._meta.db_table}" d ON d."user_id" = u."id" WHERE u."id" = %s AND u."tenant_id" = %s'
+    )
 
+
+def token_user(token: str, *, tenant_id: str):
+    """The pending sign-in an mfaToken stands for, its user (with the tenant) and the user's
+    app row (or None), read in one statement and checked against the user's current state;
+    or (None, None, None)."""
     pending = token_read(token, tenant_id=tenant_id)
-    if pending is None:
-        return None, None
-    user = user_get_with_tenant(tenant_id=tenant_id, user_id=pending.user_id)
-    if user is None or not user.is_active or not _valid_for(pending, user):
-        return None, None
-    return pending, user
+    uid = as_uuid(pending.user_id) if pending is not None else None
+    if uid is None:
+        return None, None, None
+    conn = connections[router.db_for_read(User)]
+    with sql.prepared_cursor(conn) as cursor:
+        cursor.execute(_user_sql(), [sql.prep(User, "pk", uid, conn), str(tenant_id)])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None, None
+    user, user.tenant, device = sql.load_joined(row, User, Tenant, TOTPDevice, conn=conn)
+    if not user.is_active or not _valid_for(pending, user):
+        return None, None, None
+    return pending, user, device

@@ -155,8 +155,9 @@ class AuthView(TenantAPIView):
     throttle_classes = [AuthRateThrottle]
 
     def pending_user(self, mfa_token: str):
-        """The pending sign-in's user, read with its tenant (one statement)."""
-        pending, user = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
+        """The pending sign-in and its user, read with the tenant and the user's app row
+        (``self.totp_device``) in one statement."""
+        pending, user, self.totp_device = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
         if pending is None:
             raise InvalidMfaToken()
         self.tenant = user.tenant
@@ -345,7 +346,7 @@ class VerifyView(AuthView):
         # The hand-off runs inside code_verify's transaction: judging, replay guard, last_login,
         # audit and the token pair are one commit. A refused code is counted all the same.
         result = code_verify(
-            user=user, code=data["code"], enroll=enroll, ctx=ctx,
+            user=user, code=data["code"], enroll=enroll, ctx=ctx, read=(user, self.totp_device),
             on_success=lambda verified: sign_in_tokens_prepare(user=user, amr=verified.amr, ctx=ctx),
         )
         body = result.handoff
