@@ -84,7 +84,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with the per-request health check skipped for a connection seen
-    # healthy in the last 0.5 s (config/postgresql/base.py; HikariCP's aliveBypassWindowMs).
+    # healthy in the last 0.5 s (HikariCP's aliveBypassWindowMs) and a server-binding cursor
+    # for the hot path's prepared statements (config/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -1,8 +1,11 @@
-"""config.postgresql: Django's health check, skipped for a connection seen healthy < 0.5 s ago."""
+"""config.postgresql: Django's health check, skipped for a connection seen healthy < 0.5 s ago;
+the hot path's statements prepared on the server."""
 import pytest
 from django.db import connections
 
+from config import sql
 from config.postgresql import base as pgbase
+from tenants.models import Tenant
 
 
 @pytest.fixture
@@ -72,3 +75,20 @@ def test_a_request_with_a_database_error_is_not_trusted_but_checked_at_its_end(r
     later(0.3)
     request(error=True)
     assert checks == [1000.0, 1000.3]  # Django's own check at the request's end, not bypassed
+
+
+def test_the_hot_path_statements_are_prepared_and_the_orm_s_are_not(postgres, tenant):
+    conn = connections["default"]
+
+    def prepared() -> set[str]:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {row[0] for row in cursor.fetchall()}
+
+    before = prepared()
+    for _ in range(conn.settings_dict["OPTIONS"]["prepare_threshold"] + 1):
+        assert sql.get(Tenant, pk=tenant.pk).name == tenant.name
+        assert Tenant.objects.filter(pk=tenant.pk).values_list("name", flat=True).get() == tenant.name
+    new = prepared() - before
+    assert any(s.startswith('SELECT "id", "name"') and 'FROM "tenants_tenant"' in s for s in new), new
+    assert not any("tenants_tenant" in s and "LIMIT" in s for s in new)  # the ORM's .get() binds on the client
