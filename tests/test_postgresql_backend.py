@@ -2,6 +2,7 @@
 the hot path's statements prepared on the server."""
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from config import sql
 from config.postgresql import base as pgbase
@@ -92,3 +93,12 @@ def test_the_hot_path_statements_are_prepared_and_the_orm_s_are_not(postgres, te
     new = prepared() - before
     assert any(s.startswith('SELECT "id", "name"') and 'FROM "tenants_tenant"' in s for s in new), new
     assert not any("tenants_tenant" in s and "LIMIT" in s for s in new)  # the ORM's .get() binds on the client
+
+
+def test_a_prepared_statement_still_shows_in_the_query_log(postgres, tenant):
+    conn = connections["default"]
+    for _ in range(conn.settings_dict["OPTIONS"]["prepare_threshold"] + 2):
+        with CaptureQueriesContext(conn) as queries:
+            sql.get(Tenant, pk=tenant.pk)
+    assert queries.captured_queries[0]["sql"].startswith('SELECT "id", "name"')
+    assert f"'{tenant.pk}'" in queries.captured_queries[0]["sql"]
