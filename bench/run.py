@@ -31,6 +31,7 @@ import os
 import platform
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import statistics
@@ -63,6 +64,8 @@ PEER_PY = PEER_VENV / "bin" / "python"
 TENANT = "bench"
 CORES = os.cpu_count() or 2  # the Argon2 bound: one process per core
 WORKERS = int(os.environ.get("BENCH_WORKERS", CORES))  # gunicorn sync workers (Gatehouse and the peer alike)
+# More gunicorn options for both servers, to try another serving model ("-k gthread --threads 1").
+GUNICORN_ARGS = shlex.split(os.environ.get("BENCH_GUNICORN_ARGS", ""))
 HOST = "127.0.0.1"
 
 
@@ -191,7 +194,7 @@ class Server:
         self.name, self.port = name, free_port()
         self.log = open(DATA / f"{name}.gunicorn.log", "w")
         cmd = [str(gunicorn), app, "-w", str(workers), "-b", f"{HOST}:{self.port}", "--log-level", "warning",
-               "--graceful-timeout", "5", "--timeout", "60"]
+               "--graceful-timeout", "5", "--timeout", "60", *GUNICORN_ARGS]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers = workers
 
@@ -989,9 +992,11 @@ async def main_async(profile: Profile) -> dict:
         "parameters": {
             "argon2id": {"memoryKiB": params[0], "timeCost": params[1], "parallelism": params[2]},
             "server": f"gunicorn, {workers} sync workers" + (" (one per core)" if workers == CORES else f" on {CORES} cores (BENCH_WORKERS)")
+                      + (f", with {' '.join(GUNICORN_ARGS)} (BENCH_GUNICORN_ARGS)" if GUNICORN_ARGS else "")
                       + f", DEBUG=false, Redis cache db {REDIS_DB}, database sessions"
                       + ("; one server per dataset, both up, one under load at a time" if interleaved else ""),
-            "client": "bench/httpload.py: one asyncio process, HTTP/1.1, new connection per request (sync workers close them)",
+            "client": "bench/httpload.py: one asyncio process, HTTP/1.1, "
+                      + ("connections kept alive while the server allows" if GUNICORN_ARGS else "new connection per request (sync workers close them)"),
             "concurrency": {"passwordBound": profile.hash_conc, "cheap": profile.cheap_conc},
             "secondsPerScenario": {"passwordBound": profile.hash_s, "cheap": profile.cheap_s, "argon2Bound": profile.bound_s},
             "interleaving": ("each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), each leg half its seconds, "
