@@ -1,5 +1,4 @@
 """JWTs, minted by our code after our own checks (simplejwt's stock obtain view is never mounted)."""
-import uuid
 from contextlib import contextmanager
 from functools import cache
 
@@ -14,6 +13,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.errors import InvalidRefreshToken
 from accounts.models import User
+from accounts.selectors import as_uuid
 from config import sql
 
 AMR_PASSWORD = ["pwd"]
@@ -192,10 +192,9 @@ SELECT p."is_tenant_admin" FROM issued JOIN presented p ON p."user_id" = issued.
 
 
 def _rotate_in_one_statement(token: RefreshToken, *, tenant_id: str, amr: list[str]) -> dict:
-    try:
-        user_id = uuid.UUID(str(token.get(jwt_settings.USER_ID_CLAIM)))
-    except ValueError:
-        raise InvalidRefreshToken() from None
+    user_id = as_uuid(token.get(jwt_settings.USER_ID_CLAIM))
+    if user_id is None:
+        raise InvalidRefreshToken()
     refresh = _refresh_new(user_id=user_id, tenant_id=tenant_id, amr=amr)
     new = _outstanding_fields(refresh)
     params = [token[jwt_settings.JTI_CLAIM], user_id, tenant_id, timezone.now(),
