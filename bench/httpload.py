@@ -152,12 +152,15 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
     exhausted: bool = False
     statuses: dict[int, int] = field(default_factory=dict)
+    leg_rates: list[float] = field(default_factory=list)  # set by ``combined``: each run's own rate
 
     @classmethod
     def combined(cls, parts: list[Result]) -> Result:
-        """Several runs of one scenario against one server as one result: operations and
-        CPU seconds add up over the runs' seconds, and percentiles come from every sample."""
+        """Several runs of one scenario against one server as one result: the rate is the mean
+        of the runs' rates (so runs of unequal length weigh alike: A-B-B-A legs still cancel a
+        linear drift), operations and CPU seconds add up, percentiles come from every sample."""
         out = cls()
+        out.leg_rates = [r.rate for r in parts]
         for r in parts:
             out.ops += r.ops
             out.requests += r.requests
@@ -174,6 +177,8 @@ class Result:
 
     @property
     def rate(self) -> float:
+        if self.leg_rates:
+            return sum(self.leg_rates) / len(self.leg_rates)
         return self.ops / self.elapsed if self.elapsed else 0.0
 
     def pct(self, p: float) -> float:

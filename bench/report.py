@@ -82,6 +82,8 @@ def done_when(result: dict) -> list[dict]:
             if a and b:
                 target = 0.8 if key == "users_list" else 0.9
                 note = ""
+                if small.get(key, {}).get("capped") or large.get(key, {}).get("capped"):
+                    note = "TOTP legs capped at the codes open to the dataset's users (RFC 6238: one per user and step)"
                 if small.get(key, {}).get("endedEarly") or large.get(key, {}).get("endedEarly"):
                     note = "a leg ended early: every TOTP user of its pool had spent the steps open to them"
                 out.append(_check(f"1M / 1k users: {label}", round(b / a, 3), f">= {target}", b / a >= target, note))

@@ -320,25 +320,41 @@ class Totp:
 class TotpPool:
     """One scenario's TOTP users on one system, handed out round-robin. A pool lives as long
     as its system, so a scenario's second leg there goes on where the first stopped, and
-    ``last`` (one per system, shared by all its pools) keeps every user/step it handed out."""
+    ``last`` (one per system, shared by all its pools) keeps every user/step it handed out.
+    ``left(user)``: how many more codes that user can take (pending sessions left, say); None: no limit."""
 
-    def __init__(self, users: list[str], last: dict[str, int], usable=None):
+    def __init__(self, users: list[str], last: dict[str, int], left=None):
         self.users = deque(users)
         self.last = last  # shared per system: the server's replay state, as the client knows it
-        self.usable = usable
+        self.left = left
+
+    @staticmethod
+    def _window(now: float, within: float = 0.0) -> tuple[int, int]:
+        """The steps a code may be for now (RFC 6238, one step either side): an old step that
+        falls out of the window within ``within`` seconds (or 2 s, to be safe) is not used."""
+        cur = int(now // 30)
+        return (cur - 1 if now % 30 + max(within, 2.0) < 30 else cur), cur + 1
 
     def take(self) -> tuple[str, int]:
-        now = time.time()
-        cur = int(now // 30)
-        low = cur - 1 if now % 30 < 28 else cur  # an old step about to fall out of the window is not used
+        low, high = self._window(time.time())
         for _ in range(len(self.users)):
             user = self.users.popleft()
             self.users.append(user)
             step = max(self.last.get(user, 0) + 1, low)
-            if step <= cur + 1 and (self.usable is None or self.usable(user)):
+            if step <= high and (self.left is None or self.left(user) > 0):
                 self.last[user] = step
                 return user, step
         raise Exhausted()
+
+    def open_codes(self, within: float) -> int:
+        """How many codes ``take`` can hand out from now on and for the next ``within`` seconds
+        without waiting for a new time step (each user once per step)."""
+        low, high = self._window(time.time(), within)
+        total = 0
+        for user in self.users:
+            n = max(high - max(self.last.get(user, 0) + 1, low) + 1, 0)
+            total += n if self.left is None else min(n, self.left(user))
+        return total
 
 
 # --- the email sink --------------------------------------------------------------------------
@@ -414,28 +430,39 @@ class Runner:
         """Half of an Argon2 bound measurement: taken right before, and again right after, what it bounds."""
         return self.bound.windows(self.p.bound_windows // 2, self.p.bound_window_s)
 
+    @staticmethod
+    def _codes_cap(op, *, within: float, legs: int) -> int | None:
+        pool = getattr(op, "pool", None)
+        return None if pool is None else max(pool.open_codes(within) // legs, 1)
+
     async def measure(self, systems: list[System], key: str, label: str, *, conc: int, duration: float, op: str | None = None,
                       argon2: bool = False, baseline: str | None = None, per_op_requests: int = 1) -> None:
         """Run scenario ``op`` (default ``key``) on every system and store each one's result under ``key``.
 
-        Each system gets ``duration`` seconds in all, in the legs of ``leg_order``; its result
-        is its legs' operations over their seconds, with percentiles from all their samples.
+        Each system gets ``duration`` seconds in all, in the legs of ``leg_order``; its rate is
+        the mean of its legs' rates, with percentiles from all their samples.
         The ratio is over the Argon2 bound (``argon2``: windows right before and right after
         the whole group of legs, shared by every system) or over the system's own empty-view
         result stored under ``baseline``."""
         order = leg_order(len(systems))
         leg_s = duration * len(systems) / len(order)
+        # A TOTP scenario's legs on one system stop at an equal share of the codes its users
+        # can still pass within the whole group (RFC 6238: one per user and time step), so no
+        # leg runs dry part-way, and both legs of a dataset are about as long (``TotpPool``).
+        caps = [self._codes_cap(s.ops[op or key], within=leg_s * len(order), legs=order.count(i)) for i, s in enumerate(systems)]
         before = self.bound_half() if argon2 else []
         legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
         for position, i in enumerate(order):
             server = systems[i].server
             res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].ops[op or key],
-                                        server_pids=server.worker_pids())
+                                        max_ops=caps[i], server_pids=server.worker_pids())
             legs[i].append((position, res))
         bound = self.bound.summary(before + self.bound_half()) if argon2 else None
-        for system, runs in zip(systems, legs):
+        for system, cap, runs in zip(systems, caps, legs):
             res = Result.combined([r for _, r in runs])
+            capped = cap is not None and any(r.ops >= cap for _, r in runs)
             out = {"scenario": label, **res.summary(), "concurrency": conc, "requestsPerOp": per_op_requests,
+                   "opsCapPerLeg": cap, "capped": capped,
                    "legs": [{"position": position, "ops": r.ops, "errors": r.errors, "elapsedS": round(r.elapsed, 3),
                              "opsPerS": round(r.rate, 1)} for position, r in runs]}
             if bound is not None:
@@ -449,7 +476,8 @@ class Runner:
             legs_note = f" (legs {' + '.join(f'{r.rate:.1f}' for _, r in runs)})" if len(runs) > 1 else ""
             flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
             log(f"  {system.label:4s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
-                f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else ""))
+                f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else "")
+                + (f"  (legs capped at {cap:,} codes)" if capped else ""))
         if len(systems) == 2:
             a, b = (s.results[key]["opsPerS"] for s in systems)
             log(f"  {systems[1].label}/{systems[0].label} {label:24s} {b / a if a else float('nan'):.3f}")
@@ -512,8 +540,10 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
         if not body_has(r, "accessToken"):
             o.fail("verify: no tokens")
 
+    totp_api.pool = api_pool
+
     page_sessions = {u: list(keys) for u, keys in fx["totpPage"].items()}
-    page_pool = TotpPool(list(page_sessions), last, usable=lambda u: bool(page_sessions[u]))
+    page_pool = TotpPool(list(page_sessions), last, left=lambda u: len(page_sessions[u]))
 
     async def totp_page(conn, o):
         user, step = page_pool.take()
@@ -522,6 +552,8 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
                                           cookies={"csrftoken": csrf, "sessionid": sid}), 302, "verify page")
         if not r.headers.get("location", "").endswith("/account/"):
             o.fail(f"verify page: redirected to {r.headers.get('location')}")
+
+    totp_page.pool = page_pool
 
     pwd_totp_pool = TotpPool(fx["pwdTotp"], last)
 
@@ -532,6 +564,8 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
         if not token:
             o.fail("login: no mfaToken")
         r = o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": token, "code": totp.code(step)}), 200, "verify")
+
+    password_totp_api.pool = pwd_totp_pool
 
     email_users = deque(fx["email"].items())
 
@@ -729,7 +763,7 @@ def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
             o.fail(f"auth step: redirected to {r.headers.get('location')}")
 
     sessions = {u: list(keys) for u, keys in fx["totpPage"].items()}
-    page_pool = TotpPool(list(sessions), last, usable=lambda u: bool(sessions[u]))
+    page_pool = TotpPool(list(sessions), last, left=lambda u: len(sessions[u]))
 
     async def totp_page(conn, o):
         user, step = page_pool.take()
@@ -738,6 +772,8 @@ def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
                                           cookies={"csrftoken": csrf, "sessionid": sid}), 302, "token step")
         if not r.headers.get("location", "").endswith("/done/"):
             o.fail(f"token step: redirected to {r.headers.get('location')}")
+
+    totp_page.pool = page_pool
 
     both_pool = TotpPool(fx["pwdTotp"], last)
 
@@ -750,6 +786,8 @@ def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
             o.fail("auth step: no token step")
         r = o.expect(await conn.post_form(login, {"csrfmiddlewaretoken": csrf, "login_view-current_step": "token", "token-otp_token": totp.code(step)},
                                           cookies={"csrftoken": csrf, "sessionid": sid}), 302, "token step")
+
+    password_totp_page.pool = both_pool
 
     return {"empty": empty_like, "totp_page": totp_page, "password_page": password_page, "password_totp_page": password_totp_page}
 
@@ -1001,7 +1039,8 @@ async def main_async(profile: Profile) -> dict:
             "secondsPerScenario": {"passwordBound": profile.hash_s, "cheap": profile.cheap_s, "argon2Bound": profile.bound_s},
             "interleaving": ("each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), each leg half its seconds, "
                              "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
-                             "two legs' operations over their seconds, percentiles from all their samples; the storm and the "
+                             "two legs' mean rate, percentiles from all their samples; a TOTP scenario's legs stop at an equal share of "
+                             "the codes its users can pass in the group (RFC 6238: one per user and step); the storm and the "
                              "re-hash check run on 1k, then on 1M") if interleaved else None,
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "method": "median of short windows, half right before and half right after each scenario"
