@@ -165,7 +165,8 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     """The password step, for the pages and the API alike.
 
     The attempt is counted *before* the hash is checked (one conditional UPDATE; no row lock
-    held across Argon2), so parallel guesses cannot exceed the limit; a success gives it back.
+    held across Argon2), so parallel guesses cannot exceed the limit; a success gives it back
+    (the password counter only: failed codes stay counted until a right code).
     An unknown username is counted the same way on an ``UnknownLogin`` row and costs one
     dummy hash, so neither the answer nor the time tells whether the user exists.
     """
@@ -183,8 +184,8 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     if not attempt.allowed:
         raise LockedOut(lockout.seconds_left(attempt.locked_until))
     if user is not None and user.check_password(password) and user.is_active:
-        lockout.reset(model=User, pk=user.pk)
-        user.failed_password_count = user.failed_code_count = 0
+        lockout.password_passed(model=User, pk=user.pk)
+        user.failed_password_count = 0
         user.locked_until = None
         return user
     if user is None:

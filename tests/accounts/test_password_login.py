@@ -143,6 +143,16 @@ def test_password_and_code_counters_are_separate(strict, user_factory, frozen):
     assert (user.failed_password_count, user.failed_code_count) == (1, 2)
 
 
+def test_the_right_password_clears_its_own_counter_and_lock_but_not_the_code_counter(strict, user_factory, frozen):
+    user = user_factory("bob", tenant=strict)
+    user.__class__.objects.filter(pk=user.pk).update(failed_code_count=2)
+    fail(strict, "bob", 2)
+    # The third attempt reaches the limit when it is counted, before the hash: being right, it is given back.
+    assert password_login(tenant=strict, username="bob", password=PASSWORD) == user
+    user.refresh_from_db()
+    assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 2, None)
+
+
 def test_unknown_usernames_are_locked_the_same_way(strict, user_factory, frozen):
     user_factory("bob", tenant=strict)
     errors = {}

@@ -189,6 +189,45 @@ def test_verify_wrong_code_counts_down_then_locks(client, tenant_factory, user_f
     assert AuditEvent.objects.filter(user=tina, kind="lockout").count() == 1
 
 
+def test_the_right_password_again_does_not_reset_the_code_counter(client, tenant_factory, user_factory, frozen):
+    """Whoever has the password must not earn fresh code attempts by signing in again: wrong
+    codes count against mfaMaxAttempts across password steps, until a right code (or the end
+    of a lockout) resets them."""
+    small = tenant_factory("small", mfa_max_attempts=3, lockout_seconds=300)
+    tina = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
+    from tests.conftest import confirm_totp
+
+    confirm_totp(tina)
+    url = v2("small", "auth/mfa/verify")
+    wrong = "000000" if code_now() != "000000" else "111111"
+    token = login(client, "tina", tenant_id="small").json()["mfaToken"]
+    for remaining in (2, 1):
+        assert assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), 401, "invalid_code")["attemptsRemaining"] == remaining
+    token = login(client, "tina", tenant_id="small").json()["mfaToken"]  # the right password, again
+    assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), HTTPStatus.TOO_MANY_REQUESTS, "locked_out")
+    assert_error(login(client, "tina", tenant_id="small"), HTTPStatus.TOO_MANY_REQUESTS, "locked_out")
+    tina.refresh_from_db()
+    assert (tina.failed_password_count, tina.failed_code_count) == (0, 3)
+
+
+def test_a_right_code_resets_both_counters(client, tenant_factory, user_factory, frozen):
+    small = tenant_factory("small", mfa_max_attempts=3, password_max_attempts=3)
+    tina = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
+    from tests.conftest import confirm_totp
+
+    confirm_totp(tina)
+    url = v2("small", "auth/mfa/verify")
+    wrong = "000000" if code_now() != "000000" else "111111"
+    assert_error(login(client, "tina", "wrong-password-x", tenant_id="small"), 401, "invalid_credentials")
+    token = login(client, "tina", tenant_id="small").json()["mfaToken"]
+    assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), 401, "invalid_code")
+    tina.refresh_from_db()
+    assert (tina.failed_password_count, tina.failed_code_count) == (0, 1)
+    assert call(client, "post", url, {"mfaToken": token, "code": code_now()}).status_code == 200
+    tina.refresh_from_db()
+    assert (tina.failed_password_count, tina.failed_code_count, tina.locked_until) == (0, 0, None)
+
+
 @pytest.mark.parametrize("mfa_token", ["", "garbage", "x" * 2000])
 def test_verify_refuses_bad_mfa_token(client, totp_user, mfa_token):
     response = call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": mfa_token, "code": "123456"})
