@@ -147,11 +147,22 @@ def _valid(serializer_class, request, **kwargs):
 # --- the sign-in flow -----------------------------------------------------------------------
 
 
-class AuthView(TenantAPIView):
-    """No token needed; per-IP throttle (scope ``auth``) on top of the per-user lockout."""
+class TokenView(TenantAPIView):
+    """Refresh and sign-out: the refresh token in the body is the credential (no Bearer).
+
+    No per-IP limit: a refresh token is signed and single-use, so there is nothing to guess
+    (a forged one costs a signature check, less than counting it would), and many users
+    behind one address (a NAT, a backend that refreshes for its users) must not spend that
+    address's sign-in attempts. They keep working while Redis is down."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+
+
+class AuthView(TokenView):
+    """The sign-in calls: a per-IP throttle (scope ``auth``) on top of the per-user lockout,
+    against guessing passwords, codes and ``mfaToken`` values, and against mail floods."""
+
     throttle_classes = [AuthRateThrottle]
 
     def pending_user(self, mfa_token: str):
@@ -355,7 +366,7 @@ class VerifyView(AuthView):
         return Response(body)
 
 
-class RefreshView(AuthView):
+class RefreshView(TokenView):
     tenant_first = False  # token_refresh needs only its id
 
     @extend_schema(
@@ -365,16 +376,15 @@ class RefreshView(AuthView):
         request=RefreshInput,
         responses={
             200: OpenApiResponse(TokensSerializer, examples=[OpenApiExample("Tokens", value=TOKENS_EXAMPLE, response_only=True)]),
-            **error_responses(*BODY_ERRORS, "invalid_token", "rate_limited", "rate_limit_unavailable"),
+            **error_responses(*BODY_ERRORS, "invalid_token"),
         },
-        parameters=[RETRY_AFTER],
     )
     def post(self, request, tenant_id):
         data = _valid(RefreshInput, request).validated_data
         return Response(token_refresh(refresh_token=data["refreshToken"], tenant_id=tenant_id))
 
 
-class LogoutView(AuthView):
+class LogoutView(TokenView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Sign out: revoke a refresh token", operation_id="auth_logout",
@@ -382,9 +392,8 @@ class LogoutView(AuthView):
         request=RefreshInput,
         responses={
             204: OpenApiResponse(description="Signed out."),
-            **error_responses(*BODY_ERRORS, "invalid_token", "rate_limited", "rate_limit_unavailable"),
+            **error_responses(*BODY_ERRORS, "invalid_token"),
         },
-        parameters=[RETRY_AFTER],
     )
     def post(self, request, tenant_id):
         data = _valid(RefreshInput, request).validated_data

@@ -491,13 +491,27 @@ def test_auth_endpoints_are_rate_limited_per_ip(client, user, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "3/min"}}
     for _ in range(2):
         assert login(client, "alice").status_code == HTTPStatus.OK
-    assert_error(call(client, "post", v2("acme", "auth/logout"), {"refreshToken": "x"}), 401, "invalid_token")
+    assert_error(call(client, "post", v2("acme", "auth/mfa/email/send"), {"mfaToken": "x"}), 401, "invalid_mfa_token")
     response = login(client, "alice")
     assert_error(response, HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
     assert 1 <= int(response["Retry-After"]) <= 60
     # Another address has its own budget.
     other = call(client, "post", v2("acme", "auth/login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9")
     assert other.status_code == HTTPStatus.OK
+
+
+def test_refresh_and_logout_do_not_spend_the_sign_in_budget(client, user, settings):
+    """A refresh token is a signed, single-use credential: nothing to guess, so no per-IP
+    limit. Many users behind one address (a NAT, a backend refreshing for its users) keep
+    their tokens fresh without using up that address's sign-in attempts."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "2/min"}}
+    tokens = login(client, "alice").json()
+    for _ in range(3):
+        tokens = call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": tokens["refreshToken"]}).json()
+        assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": "x"}), 401, "invalid_token")
+    assert call(client, "post", v2("acme", "auth/logout"), {"refreshToken": tokens["refreshToken"]}).status_code == HTTPStatus.NO_CONTENT
+    assert login(client, "alice").status_code == HTTPStatus.OK  # the second of two
+    assert_error(login(client, "alice"), HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
 
 
 def test_rate_limit_does_not_touch_admin_calls(client, admin, admin_token, settings):
