@@ -186,3 +186,32 @@ def test_password_only_admin_token_refused_once_the_tenant_requires_mfa(client, 
     assert call(client, "get", v2("acme", "Users"), token=token).status_code == HTTPStatus.OK
     Tenant.objects.filter(pk="acme").update(mfa_required=True)
     assert_error(call(client, "get", v2("acme", "Users"), token=token), HTTPStatus.FORBIDDEN, "forbidden")
+
+
+# --- PyJWT's HMAC key check, once per key (accounts.tokens._HmacKeyCheckedOnce) -----------------
+
+
+def test_hs256_still_refuses_an_asymmetric_key_as_its_secret():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for _ in range(2):  # a refused key is refused every time, never remembered
+        with pytest.raises(jwt.InvalidKeyError):
+            jwt.encode({"sub": "x"}, pem, algorithm="HS256")
+
+
+def test_the_hmac_key_is_checked_once_per_key(monkeypatch):
+    import secrets
+
+    from jwt.algorithms import HMACAlgorithm
+
+    checked, real = [], HMACAlgorithm.prepare_key
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", lambda self, key: checked.append(key) or real(self, key))
+    key = secrets.token_urlsafe(40)
+    for _ in range(3):
+        token = jwt.encode({"sub": "x"}, key, algorithm="HS256")
+        assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "x"}
+    assert checked == [key]
