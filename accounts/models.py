@@ -131,8 +131,13 @@ class AuditEvent(models.Model):
         LOGOUT = "logout", "Signed out"
 
     id = models.BigAutoField(primary_key=True)
+    # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events", help_text="The tenant it happened in."
+        "tenants.Tenant",
+        on_delete=models.CASCADE,
+        related_name="audit_events",
+        db_index=False,  # the composite indexes lead with it
+        help_text="The tenant it happened in.",
     )
     user = models.ForeignKey(
         User,
@@ -149,17 +154,25 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # a partial index (Meta): most rows have no actor
         help_text="The admin who acted, for admin actions.",
     )
     kind = models.CharField(max_length=32, choices=Kind.choices, help_text="What happened.")
     ip = models.GenericIPAddressField(null=True, blank=True, help_text="The client's address.")
     user_agent = models.CharField(max_length=300, blank=True, help_text="The client's User-Agent header.")
     channel = models.CharField(max_length=8, blank=True, help_text="Where: web, api, admin or cli.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True, help_text="When it happened.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it happened.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "user", "-created_at"], name="accounts_audit_tenant_user")]
+        indexes = [
+            # A user's events (Users/{id}/events), newest first.
+            models.Index(fields=["tenant", "user", "-created_at"], name="accounts_audit_tenant_user"),
+            # A tenant's events (the admin's list), newest first; also a tenant's deletion.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="accounts_audit_tenant_created"),
+            # An admin's deletion sets actor to NULL on their rows: only rows with an actor are indexed.
+            models.Index(fields=["actor"], name="accounts_audit_actor", condition=models.Q(actor__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.username} ({self.tenant_id})"
