@@ -10,7 +10,8 @@ from adjacent seconds and a linear drift of the machine cancels. Around each pas
 scenario it measures the Argon2 bound (verifies per second, one process per core); the
 cheap endpoints are set against an empty Django view through the same server. The peer
 (bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and database
-kind) gets the same client and the same scheduling, on its own 1k database.
+kind) gets the same client and the same scheduling, on its own 1k database; its server is
+up beside ours, and its trivial view and TOTP step run interleaved with ours.
 
 BENCH_DB_PREFIX (default gh_bench) names the PostgreSQL databases and BENCH_REDIS_DB
 (default 5) the Redis db, so two benches on one machine keep apart.
@@ -409,17 +410,20 @@ class System:
     server: Server
     ops: dict
     results: dict = field(default_factory=dict)
+    aliases: dict = field(default_factory=dict)  # a scenario's name -> this system's own op for it (the peer's pages)
+
+    def op(self, name: str):
+        return self.ops[self.aliases.get(name, name)]
 
 
 def leg_order(systems: int) -> tuple[int, ...]:
-    """Which system each leg of a scenario runs on. One system: one leg. Two (1k and 1M users):
-    A-B-B-A, so both datasets are measured around the same mean time and a drift that is
-    linear over the group (a neighbour's load, the CPU's clock) weighs on both alike."""
+    """Which system each leg of a scenario runs on. One system: one leg. More (1k and 1M
+    users, and the peer where it is compared): A-B-B-A, A-B-C-C-B-A, so every system is
+    measured around the same mean time and a drift that is linear over the group (a
+    neighbour's load, the CPU's clock) weighs on all alike."""
     if systems == 1:
         return (0,)
-    if systems == 2:
-        return (0, 1, 1, 0)
-    raise ValueError(f"leg_order: {systems} systems")
+    return tuple(range(systems)) + tuple(reversed(range(systems)))
 
 
 class Runner:
@@ -449,12 +453,12 @@ class Runner:
         # A TOTP scenario's legs on one system stop at an equal share of the codes its users
         # can still pass within the whole group (RFC 6238: one per user and time step), so no
         # leg runs dry part-way, and both legs of a dataset are about as long (``TotpPool``).
-        caps = [self._codes_cap(s.ops[op or key], within=leg_s * len(order), legs=order.count(i)) for i, s in enumerate(systems)]
+        caps = [self._codes_cap(s.op(op or key), within=leg_s * len(order), legs=order.count(i)) for i, s in enumerate(systems)]
         before = self.bound_half() if argon2 else []
         legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
         for position, i in enumerate(order):
             server = systems[i].server
-            res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].ops[op or key],
+            res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].op(op or key),
                                         max_ops=caps[i], server_pids=server.worker_pids())
             legs[i].append((position, res))
         bound = self.bound.summary(before + self.bound_half()) if argon2 else None
@@ -478,9 +482,10 @@ class Runner:
             log(f"  {system.label:4s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
                 f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else "")
                 + (f"  (legs capped at {cap:,} codes)" if capped else ""))
-        if len(systems) == 2:
-            a, b = (s.results[key]["opsPerS"] for s in systems)
-            log(f"  {systems[1].label}/{systems[0].label} {label:24s} {b / a if a else float('nan'):.3f}")
+        a = systems[0].results[key]["opsPerS"]
+        for other in systems[1:]:
+            b = other.results[key]["opsPerS"]
+            log(f"  {other.label}/{systems[0].label} {label:24s} {b / a if a else float('nan'):.3f}")
 
 
 @dataclass
@@ -615,15 +620,17 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
             "users_put": users_put, "totp_page": totp_page, "password_totp_api": password_totp_api}
 
 
-async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool) -> None:
-    """Every scenario on every dataset, each one's legs interleaved (``Runner.measure``)."""
+async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool, peer: System) -> None:
+    """Every scenario on every dataset, each one's legs interleaved (``Runner.measure``). The
+    peer's trivial view and TOTP step run in the same groups as our empty view and TOTP step
+    (A-B-C-C-B-A), so the TOTP ratio to the peer comes from adjacent seconds too."""
     p = runner.p
     systems = [d.system for d in datasets]
     m = runner.measure
     # The order spaces the TOTP scenarios apart: a user's next code needs a later time step.
-    await m(systems, "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
+    await m(systems + [peer], "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
     if api_ready:
-        await m(systems, "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems + [peer], "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
         await m(systems, "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     baseline = "empty"
@@ -793,9 +800,11 @@ def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
 
 
 async def peer_scenarios(runner: Runner, peer: System) -> None:
+    """The peer's scenarios that are not interleaved with ours (``gatehouse_scenarios`` ran
+    its trivial view and its TOTP step, ``totp_page``, beside ours); for reference."""
     p, m, systems = runner.p, runner.measure, [peer]
-    await m(systems, "empty", "trivial view", conc=p.cheap_conc, duration=p.cheap_s)
-    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+    if "totp_page" not in peer.results:  # the API was not mounted: no interleaved TOTP group ran
+        await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
     await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     await m(systems, "password_totp_page", "password + TOTP (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True,
             per_op_requests=2)
@@ -907,7 +916,7 @@ def mint_fixtures(d: Dataset) -> None:
     d.setup_s += time.perf_counter() - t0
 
 
-async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp) -> dict:
+async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp, peer: System) -> dict:
     """Seed every dataset, start one server per dataset, and run each scenario on all of them,
     interleaved (``Runner.measure``): a ratio between datasets comes from adjacent minutes."""
     dbs.fresh("schema")  # migrations run once; every dataset starts as a copy of this empty schema
@@ -928,7 +937,7 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
             await warm(d.system.server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
         log(f"setup {', '.join(f'{d.key} {d.setup_s:.0f}s' for d in datasets)}; running scenarios"
             + (" (legs 1k, 1M, 1M, 1k)" if len(datasets) > 1 else ""))
-        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env))
+        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer)
         rss = {d.key: d.system.server.peak_rss_kib() for d in datasets}
     finally:
         for d in datasets:
@@ -939,7 +948,19 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
                     "queries": d.queries} for d in datasets}
 
 
-async def peer_dataset(dbs: Databases, runner: Runner, base_env: dict, totp: Totp, users: int) -> dict:
+@dataclass
+class Peer:
+    """The peer's database, fixtures and running server (``peer_start``), until ``peer_finish``."""
+
+    system: System
+    env: dict
+    seed: dict
+    fx: dict
+    started: float
+
+
+async def peer_start(dbs: Databases, base_env: dict, totp: Totp, users: int) -> Peer:
+    """Seed the peer's database and start its server; it stays up (idle) beside Gatehouse's."""
     t0 = time.perf_counter()
     ensure_peer_venv()
     url = dbs.fresh("peer")
@@ -951,18 +972,33 @@ async def peer_dataset(dbs: Databases, runner: Runner, base_env: dict, totp: Tot
     seed, fx = json.loads(seed_file.read_text()), json.loads(fx_file.read_text())
     server = Server(name="peer", gunicorn=PEER_VENV / "bin" / "gunicorn", app="peer_project.wsgi:application", cwd=PEER, env=env,
                     workers=WORKERS)
-    peer = System("peer", server, peer_ops(seed, fx, totp))
+    # Its TOTP step runs in our "totp_api" group: its only interface is the page.
+    peer = Peer(System("peer", server, peer_ops(seed, fx, totp), aliases={"totp_api": "totp_page"}), env, seed, fx, t0)
     try:
         await server.wait_ready("/done/")
         await warm(server, [("GET", "/done/"), ("GET", "/account/login/")])
-        await peer_scenarios(runner, peer)
-        rss = server.peak_rss_kib()
-    finally:
+    except BaseException:
         server.stop()
+        raise
+    return peer
+
+
+async def peer_finish(runner: Runner, peer: Peer) -> dict:
+    """The peer's remaining scenarios; then its server stops."""
+    results = peer.system.results
+    if "totp_api" in results:  # measured beside ours, with its page: filed under its own name
+        results["totp_page"] = results.pop("totp_api")
+    try:
+        await peer_scenarios(runner, peer.system)
+        rss = peer.system.server.peak_rss_kib()
+    finally:
+        peer.system.server.stop()
     versions = run([PEER_PY, "-c", "import importlib.metadata as m; print(m.version('django-two-factor-auth'), m.version('django-otp'))"],
-                   env=env, cwd=PEER).split()
-    return {"users": seed["users"], "scenarios": peer.results, "peakRssKiBPerWorker": rss, "queries": {"pageRequest": fx["pageRequestQueries"]},
-            "versions": {"django-two-factor-auth": versions[0], "django-otp": versions[1]}, "wallSeconds": round(time.perf_counter() - t0, 1)}
+                   env=peer.env, cwd=PEER).split()
+    return {"users": peer.seed["users"], "scenarios": results, "peakRssKiBPerWorker": rss,
+            "queries": {"pageRequest": peer.fx["pageRequestQueries"]},
+            "versions": {"django-two-factor-auth": versions[0], "django-otp": versions[1]},
+            "wallSeconds": round(time.perf_counter() - peer.started, 1)}
 
 
 async def warm(server: Server, requests: list[tuple[str, str]]) -> None:
@@ -1013,11 +1049,16 @@ async def main_async(profile: Profile) -> dict:
     interleaved = len(keys) > 1
     datasets: dict = {}
     peer: dict | None = None
+    peer_run: Peer | None = None
     try:
-        datasets = await gatehouse(keys, dbs, runner, base_env, totp)
-        log("peer: django-two-factor-auth + django-otp, 1,000 users")
-        peer = await peer_dataset(dbs, runner, base_env, totp, 1_000)
+        log("peer: django-two-factor-auth + django-otp, 1,000 users (its server up beside ours)")
+        peer_run = await peer_start(dbs, base_env, totp, 1_000)
+        datasets = await gatehouse(keys, dbs, runner, base_env, totp, peer_run.system)
+        log("peer: its remaining scenarios")
+        peer = await peer_finish(runner, peer_run)
     finally:
+        if peer_run is not None:
+            peer_run.system.server.stop()
         bound.close()
         sink.server.close()
         if dbs.postgres:  # a million users take room: the next run seeds afresh anyway
