@@ -1081,8 +1081,10 @@ async def main_async(profile: Profile) -> dict:
             "interleaving": ("each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), each leg half its seconds, "
                              "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
                              "two legs' mean rate, percentiles from all their samples; a TOTP scenario's legs stop at an equal share of "
-                             "the codes its users can pass in the group (RFC 6238: one per user and step); the storm and the "
-                             "re-hash check run on 1k, then on 1M") if interleaved else None,
+                             "the codes its users can pass in the group (RFC 6238: one per user and step); the peer's trivial view "
+                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k); the storm and the "
+                             "re-hash check run on 1k, then on 1M") if interleaved else
+                            "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "method": "median of short windows, half right before and half right after each scenario"
                                       + (" (its whole 1k, 1M, 1M, 1k group; both datasets share it)" if interleaved else "")},
