@@ -123,28 +123,31 @@ def refund(*, model: type[LockoutState], pk, counter: Counter, attempt: Attempt)
 def reset(*, model: type[LockoutState], pk) -> None:
     """A whole sign-in succeeded (every factor), or an admin unlocks: both counters back to
     zero and no lock. Writes only when there is something to clear."""
-    _clear(model, pk, ("failed_password_count", "failed_code_count"))
-
-
-def password_passed(*, model: type[LockoutState], pk) -> None:
-    """The right password: its counter back to zero, and the lock this attempt may have set
-    when it was counted (``register_failure`` counts before the hash is checked). The code
-    counter stays: a caller who has the password must not earn fresh code attempts by
-    signing in again; a right code (``reset``) or the end of a lockout clears it."""
-    _clear(model, pk, ("failed_password_count",))
-
-
-def _clear(model: type[LockoutState], pk, counters: tuple[str, ...]) -> None:
     conn = connections[router.db_for_write(model)]
     opts = model._meta
-    sets = ", ".join(f'"{c}" = 0' for c in counters)
-    dirty = " OR ".join(f'"{c}" > 0' for c in counters)
     sql = (
-        f'UPDATE "{opts.db_table}" SET {sets}, "locked_until" = NULL '
-        f'WHERE "{opts.pk.column}" = %s AND ({dirty} OR "locked_until" IS NOT NULL)'
+        f'UPDATE "{opts.db_table}" SET "failed_password_count" = 0, "failed_code_count" = 0, "locked_until" = NULL '
+        f'WHERE "{opts.pk.column}" = %s AND ("failed_password_count" > 0 OR "failed_code_count" > 0 OR "locked_until" IS NOT NULL)'
     )
     with prepared_cursor(conn) as cursor:
         cursor.execute(sql, [opts.pk.get_db_prep_value(pk, conn)])
+
+
+def password_passed(*, model: type[LockoutState], pk, attempt: Attempt) -> None:
+    """The right password (``attempt`` reserved it, counted before the hash was checked):
+    its counter back to zero, and the lock this attempt set if it reached the limit. The code
+    counter stays, so whoever has the password earns no fresh code attempts by signing in
+    again (a right code, ``reset``, or the end of a lockout clears it); so does a lock that a
+    parallel failure set meanwhile."""
+    conn = connections[router.db_for_write(model)]
+    opts = model._meta
+    sets, params = '"failed_password_count" = 0', []
+    if attempt.locked_until is not None:
+        sets += ', "locked_until" = CASE WHEN "locked_until" = %s THEN NULL ELSE "locked_until" END'
+        params.append(opts.get_field("locked_until").get_db_prep_value(attempt.locked_until, conn))
+    sql = f'UPDATE "{opts.db_table}" SET {sets} WHERE "{opts.pk.column}" = %s AND "failed_password_count" > 0'
+    with prepared_cursor(conn) as cursor:
+        cursor.execute(sql, [*params, opts.pk.get_db_prep_value(pk, conn)])
 
 
 def unlock(*, model: type[LockoutState], pk) -> None:

@@ -184,7 +184,7 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     if not attempt.allowed:
         raise LockedOut(lockout.seconds_left(attempt.locked_until))
     if user is not None and user.check_password(password) and user.is_active:
-        lockout.password_passed(model=User, pk=user.pk)
+        lockout.password_passed(model=User, pk=user.pk, attempt=attempt)
         user.failed_password_count = 0
         user.locked_until = None
         return user

@@ -18,6 +18,7 @@ from accounts.models import User
 from accounts.selectors import as_uuid
 from config import sql
 
+
 class _HmacKeyCheckedOnce(HMACAlgorithm):
     """PyJWT's HS256, whose key check (no PEM, SSH, DER or JWK text as an HMAC secret: the
     algorithm-confusion defence) runs once per key rather than on every token: it costs

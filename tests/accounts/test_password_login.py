@@ -153,6 +153,24 @@ def test_the_right_password_clears_its_own_counter_and_lock_but_not_the_code_cou
     assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 2, None)
 
 
+def test_a_lock_set_by_a_parallel_failure_during_the_hash_stays(strict, user_factory, frozen, monkeypatch):
+    """Between counting the attempt and the right password's give-back, a parallel wrong code
+    reached its limit: that lock is not this attempt's to lift."""
+    user = user_factory("bob", tenant=strict)
+    model = user.__class__
+    locked = NOW + timedelta(seconds=300)
+    real = model.check_password
+
+    def parallel_failure_meanwhile(self, raw):
+        model.objects.filter(pk=self.pk).update(failed_code_count=3, locked_until=locked)
+        return real(self, raw)
+
+    monkeypatch.setattr(model, "check_password", parallel_failure_meanwhile)
+    password_login(tenant=strict, username="bob", password=PASSWORD)
+    user.refresh_from_db()
+    assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 3, locked)
+
+
 def test_unknown_usernames_are_locked_the_same_way(strict, user_factory, frozen):
     user_factory("bob", tenant=strict)
     errors = {}
