@@ -446,23 +446,29 @@ class Runner:
         Each system gets ``duration`` seconds in all, in the legs of ``leg_order``; its rate is
         the mean of its legs' rates, with percentiles from all their samples.
         The ratio is over the Argon2 bound (``argon2``: windows right before and right after
-        the whole group of legs, shared by every system) or over the system's own empty-view
-        result stored under ``baseline``."""
+        the whole group of legs, shared by every system) or over the system's own rate of the
+        op ``baseline`` (the empty view), measured in legs of its own right beside each of the
+        scenario's legs: before it in the first half of the group, after it in the second, so
+        a drift of the machine weighs on scenario and baseline alike."""
         order = leg_order(len(systems))
         leg_s = duration * len(systems) / len(order)
         # A TOTP scenario's legs on one system stop at an equal share of the codes its users
         # can still pass within the whole group (RFC 6238: one per user and time step), so no
         # leg runs dry part-way, and both legs of a dataset are about as long (``TotpPool``).
-        caps = [self._codes_cap(s.op(op or key), within=leg_s * len(order), legs=order.count(i)) for i, s in enumerate(systems)]
+        group_s = leg_s * len(order) * (2 if baseline else 1)
+        caps = [self._codes_cap(s.op(op or key), within=group_s, legs=order.count(i)) for i, s in enumerate(systems)]
         before = self.bound_half() if argon2 else []
         legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
+        base_legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
         for position, i in enumerate(order):
             server = systems[i].server
-            res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].op(op or key),
-                                        max_ops=caps[i], server_pids=server.worker_pids())
-            legs[i].append((position, res))
+            steps = [(base_legs, baseline, None), (legs, op or key, caps[i])] if baseline else [(legs, op or key, caps[i])]
+            for into, name, cap in steps if position < len(order) / 2 else reversed(steps):
+                res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].op(name),
+                                            max_ops=cap, server_pids=server.worker_pids())
+                into[i].append((position, res))
         bound = self.bound.summary(before + self.bound_half()) if argon2 else None
-        for system, cap, runs in zip(systems, caps, legs):
+        for system, cap, runs, base_runs in zip(systems, caps, legs, base_legs):
             res = Result.combined([r for _, r in runs])
             capped = cap is not None and any(r.ops >= cap for _, r in runs)
             out = {"scenario": label, **res.summary(), "concurrency": conc, "requestsPerOp": per_op_requests,
@@ -473,8 +479,9 @@ class Runner:
                 out["bound"] = bound
                 out["ratio"] = round(res.rate / bound["opsPerS"], 3) if bound["opsPerS"] else None
             elif baseline is not None:
-                empty = system.results[baseline]["opsPerS"]
-                out["bound"] = {"name": "empty view", "opsPerS": empty}
+                empty = Result.combined([r for _, r in base_runs]).rate
+                out["bound"] = {"name": "empty view", "opsPerS": round(empty, 1), "interleaved": True,
+                                "legs": [{"position": position, "opsPerS": round(r.rate, 1)} for position, r in base_runs]}
                 out["ratio"] = round(res.rate / empty, 3) if empty else None
             system.results[key] = out
             legs_note = f" (legs {' + '.join(f'{r.rate:.1f}' for _, r in runs)})" if len(runs) > 1 else ""
@@ -628,24 +635,23 @@ async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready
     systems = [d.system for d in datasets]
     m = runner.measure
     # The order spaces the TOTP scenarios apart: a user's next code needs a later time step.
+    # Every cheap scenario measures the empty view beside each of its legs (``baseline``); this
+    # first group warms the servers and sets our empty view beside the peer's trivial view.
     await m(systems + [peer], "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
     if api_ready:
         await m(systems + [peer], "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
         await m(systems, "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
-    baseline = "empty"
     if api_ready:
         # One emailed code per user at a time: the sink hands a code to the one request waiting for that address.
         email_conc = min(p.cheap_conc, *(len(d.fx["email"]) for d in datasets))
         await m(systems, "email_api", "email send+verify (API)", conc=email_conc, duration=p.cheap_s, baseline="empty",
                 per_op_requests=2)
-        await m(systems, "empty_2", "empty view", op="empty", conc=p.cheap_conc, duration=p.cheap_s)
-        baseline = "empty_2"
-        await m(systems, "refresh", "refresh + rotation", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
-        await m(systems, "users_list", "Users API list page", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
-        await m(systems, "users_detail", "Users API detail", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
-        await m(systems, "users_put", "Users API PUT", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
-    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline=baseline)
+        await m(systems, "refresh", "refresh + rotation", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems, "users_list", "Users API list page", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems, "users_detail", "Users API detail", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems, "users_put", "Users API PUT", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
     if api_ready:
         for d in datasets:  # one dataset after the other, each as it always ran
             d.system.results["storm"] = await storm(runner, d)
