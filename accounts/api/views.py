@@ -147,19 +147,14 @@ def _valid(serializer_class, request, **kwargs):
 # --- the sign-in flow -----------------------------------------------------------------------
 
 
-class TokenView(TenantAPIView):
-    """Refresh and sign-out: the refresh token in the body is the credential (no Bearer).
-
-    No per-IP limit: a refresh token is signed and single-use, so there is nothing to guess
-    (a forged one costs a signature check, less than counting it would), and many users
-    behind one address (a NAT, a backend that refreshes for its users) must not spend that
-    address's sign-in attempts. They keep working while Redis is down."""
+class PublicView(TenantAPIView):
+    """No Bearer token: the body carries the credential (a password, an ``mfaToken``, a refresh token)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
 
 
-class AuthView(TokenView):
+class AuthView(PublicView):
     """The sign-in calls: a per-IP throttle (scope ``auth``) on top of the per-user lockout,
     against guessing passwords, codes and ``mfaToken`` values, and against mail floods."""
 
@@ -364,6 +359,14 @@ class VerifyView(AuthView):
         if result.recovery_codes:
             body["recoveryCodes"] = result.recovery_codes
         return Response(body)
+
+
+class TokenView(PublicView):
+    """Refresh and sign-out, with a refresh token. No per-IP limit: a refresh token is signed
+    and single-use, so there is nothing to guess (a forged one costs a signature check, less
+    than counting it would), and many users behind one address (a NAT, a backend that
+    refreshes for its users) must not spend that address's sign-in attempts. They keep
+    working while Redis is down."""
 
 
 class RefreshView(TokenView):
