@@ -14,7 +14,7 @@ from accounts.models import AuditEvent, MfaMethod, User
 from accounts.services import user_reset_mfa
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from tests.api.helpers import assert_error, call, code_now, v2
-from tests.conftest import FIXED_SECRET, PASSWORD
+from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
 
 
 def login(client, username, password=PASSWORD, tenant_id="acme"):
@@ -169,15 +169,25 @@ def test_verify_refuses_replayed_code(client, totp_user, frozen):
                  HTTPStatus.UNAUTHORIZED, "invalid_code")
 
 
-def test_verify_wrong_code_counts_down_then_locks(client, tenant_factory, user_factory, frozen):
-    small = tenant_factory("small", mfa_max_attempts=3, lockout_seconds=300)
-    tina = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
-    from tests.conftest import confirm_totp
+@pytest.fixture
+def tina(tenant_factory, user_factory):
+    """An app user of tenant ``small``: 3 code attempts, 3 password attempts, 300 s lockout."""
+    small = tenant_factory("small", mfa_max_attempts=3, password_max_attempts=3, lockout_seconds=300)
+    user = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
+    confirm_totp(user)
+    return user
 
-    confirm_totp(tina)
+
+TINA_VERIFY = v2("small", "auth/mfa/verify")
+
+
+def wrong_code() -> str:
+    return "000000" if code_now() != "000000" else "111111"
+
+
+def test_verify_wrong_code_counts_down_then_locks(client, tina, frozen):
     token = login(client, "tina", tenant_id="small").json()["mfaToken"]
-    url = v2("small", "auth/mfa/verify")
-    wrong = "000000" if code_now() != "000000" else "111111"
+    url, wrong = TINA_VERIFY, wrong_code()
     assert assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), 401, "invalid_code")["attemptsRemaining"] == 2
     assert assert_error(call(client, "post", url, {"mfaToken": token, "code": "12ab56"}), 401, "invalid_code")["attemptsRemaining"] == 1
     response = call(client, "post", url, {"mfaToken": token, "code": wrong})
@@ -189,17 +199,11 @@ def test_verify_wrong_code_counts_down_then_locks(client, tenant_factory, user_f
     assert AuditEvent.objects.filter(user=tina, kind="lockout").count() == 1
 
 
-def test_the_right_password_again_does_not_reset_the_code_counter(client, tenant_factory, user_factory, frozen):
+def test_the_right_password_again_does_not_reset_the_code_counter(client, tina, frozen):
     """Whoever has the password must not earn fresh code attempts by signing in again: wrong
     codes count against mfaMaxAttempts across password steps, until a right code (or the end
     of a lockout) resets them."""
-    small = tenant_factory("small", mfa_max_attempts=3, lockout_seconds=300)
-    tina = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
-    from tests.conftest import confirm_totp
-
-    confirm_totp(tina)
-    url = v2("small", "auth/mfa/verify")
-    wrong = "000000" if code_now() != "000000" else "111111"
+    url, wrong = TINA_VERIFY, wrong_code()
     token = login(client, "tina", tenant_id="small").json()["mfaToken"]
     for remaining in (2, 1):
         assert assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), 401, "invalid_code")["attemptsRemaining"] == remaining
@@ -210,14 +214,8 @@ def test_the_right_password_again_does_not_reset_the_code_counter(client, tenant
     assert (tina.failed_password_count, tina.failed_code_count) == (0, 3)
 
 
-def test_a_right_code_resets_both_counters(client, tenant_factory, user_factory, frozen):
-    small = tenant_factory("small", mfa_max_attempts=3, password_max_attempts=3)
-    tina = user_factory("tina", tenant=small, mfa_method=MfaMethod.TOTP)
-    from tests.conftest import confirm_totp
-
-    confirm_totp(tina)
-    url = v2("small", "auth/mfa/verify")
-    wrong = "000000" if code_now() != "000000" else "111111"
+def test_a_right_code_resets_both_counters(client, tina, frozen):
+    url, wrong = TINA_VERIFY, wrong_code()
     assert_error(login(client, "tina", "wrong-password-x", tenant_id="small"), 401, "invalid_credentials")
     token = login(client, "tina", tenant_id="small").json()["mfaToken"]
     assert_error(call(client, "post", url, {"mfaToken": token, "code": wrong}), 401, "invalid_code")
