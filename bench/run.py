@@ -412,8 +412,12 @@ class System:
     results: dict = field(default_factory=dict)
     aliases: dict = field(default_factory=dict)  # a scenario's name -> this system's own op for it (the peer's pages)
 
+    def own(self, name: str) -> str:
+        """This system's name for scenario ``name``: its op, and the key of its result."""
+        return self.aliases.get(name, name)
+
     def op(self, name: str):
-        return self.ops[self.aliases.get(name, name)]
+        return self.ops[self.own(name)]
 
 
 def leg_order(systems: int) -> tuple[int, ...]:
@@ -483,15 +487,15 @@ class Runner:
                 out["bound"] = {"name": "empty view", "opsPerS": round(empty, 1), "interleaved": True,
                                 "legs": [{"position": position, "opsPerS": round(r.rate, 1)} for position, r in base_runs]}
                 out["ratio"] = round(res.rate / empty, 3) if empty else None
-            system.results[key] = out
+            system.results[system.own(key)] = out
             legs_note = f" (legs {' + '.join(f'{r.rate:.1f}' for _, r in runs)})" if len(runs) > 1 else ""
             flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
             log(f"  {system.label:4s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
                 f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else "")
                 + (f"  (legs capped at {cap:,} codes)" if capped else ""))
-        a = systems[0].results[key]["opsPerS"]
+        a = systems[0].results[systems[0].own(key)]["opsPerS"]
         for other in systems[1:]:
-            b = other.results[key]["opsPerS"]
+            b = other.results[other.own(key)]["opsPerS"]
             log(f"  {other.label}/{systems[0].label} {label:24s} {b / a if a else float('nan'):.3f}")
 
 
@@ -978,7 +982,8 @@ async def peer_start(dbs: Databases, base_env: dict, totp: Totp, users: int) -> 
     seed, fx = json.loads(seed_file.read_text()), json.loads(fx_file.read_text())
     server = Server(name="peer", gunicorn=PEER_VENV / "bin" / "gunicorn", app="peer_project.wsgi:application", cwd=PEER, env=env,
                     workers=WORKERS)
-    # Its TOTP step runs in our "totp_api" group: its only interface is the page.
+    # Its TOTP step runs in our "totp_api" group (its only interface is the page), and its
+    # result is filed under its own name, "totp_page".
     peer = Peer(System("peer", server, peer_ops(seed, fx, totp), aliases={"totp_api": "totp_page"}), env, seed, fx, t0)
     try:
         await server.wait_ready("/done/")
@@ -992,8 +997,6 @@ async def peer_start(dbs: Databases, base_env: dict, totp: Totp, users: int) -> 
 async def peer_finish(runner: Runner, peer: Peer) -> dict:
     """The peer's remaining scenarios; then its server stops."""
     results = peer.system.results
-    if "totp_api" in results:  # measured beside ours, with its page: filed under its own name
-        results["totp_page"] = results.pop("totp_api")
     try:
         await peer_scenarios(runner, peer.system)
         rss = peer.system.server.peak_rss_kib()
