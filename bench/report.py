@@ -25,6 +25,15 @@ PEER_ROWS = [
     ("password_totp_page", "Peer: password + TOTP (page, 2 requests)", "sign-ins"),
     ("totp_page", "Peer: TOTP step (page)", "verifies"),
 ]
+# bench/hashonly.py: the Argon2 verify and nothing else, behind the same gunicorn and client
+HASH_ONLY_ROWS = [
+    ("password_api", "Reference: the hash alone behind HTTP", "sign-ins"),
+]
+
+
+def _others(result: dict):
+    """The systems beside Gatehouse's datasets: (their scenarios, their rows)."""
+    return [(((result.get(name) or {}).get("scenarios") or {}), rows) for name, rows in (("peer", PEER_ROWS), ("hashOnly", HASH_ONLY_ROWS))]
 
 
 def _rate(s: dict | None) -> float | None:
@@ -52,6 +61,11 @@ def done_when(result: dict) -> list[dict]:
             out.append(_check(label, s["ratio"], f">= {target}", s["ratio"] >= target, note_db))
 
     ratio_check("password_api", "Password sign-in / Argon2 bound", 0.90)
+    bare = ((result.get("hashOnly") or {}).get("scenarios") or {}).get("password_api")
+    if small.get("password_api") and bare and bare.get("ratio") is not None:
+        out.append(_check("The hash alone behind the same HTTP server / Argon2 bound, for reference", bare["ratio"], "(reference)", None,
+                           "what any application reaches here (bench/hashonly.py, same gunicorn and client, legs in the same group); "
+                           f"password sign-in / it: {_rate(small['password_api']) / bare['opsPerS']:.3f}"))
     ratio_check("password_totp_api", "Password + TOTP (both requests) / Argon2 bound", 0.85)
     ours, theirs = _rate(small.get("totp_api")), _rate(peer.get("totp_page"))
     if ours and theirs:
@@ -121,15 +135,15 @@ def _rows(result: dict) -> list[list[str]]:
             _fmt(s.get("latencyP99Ms"), 1) if key != "storm" else "-", _fmt(s.get("errors", 0)),
             _fmt(s.get("clientCpuCores"), 2) if key != "storm" else "-", _fmt(s.get("serverCpuMsPerOp"), 2) if key != "storm" else "-",
         ])
-    peer = (result.get("peer") or {}).get("scenarios", {})
-    for key, label, unit in PEER_ROWS:
-        s = peer.get(key)
-        if not s:
-            continue
-        b = s.get("bound") or {}
-        rows.append([label, _fmt(s.get("ratio"), 3), b.get("name", "-"), f"{_fmt(s['opsPerS'])} {unit}/s", _fmt(b.get("opsPerS")),
-                     "-", "-", _fmt(s["latencyP50Ms"], 1), _fmt(s["latencyP99Ms"], 1), _fmt(s["errors"]), _fmt(s["clientCpuCores"], 2),
-                     _fmt(s.get("serverCpuMsPerOp"), 2)])
+    for scenarios, defs in _others(result):
+        for key, label, unit in defs:
+            s = scenarios.get(key)
+            if not s:
+                continue
+            b = s.get("bound") or {}
+            rows.append([label, _fmt(s.get("ratio"), 3), b.get("name", "-"), f"{_fmt(s['opsPerS'])} {unit}/s", _fmt(b.get("opsPerS")),
+                         "-", "-", _fmt(s["latencyP50Ms"], 1), _fmt(s["latencyP99Ms"], 1), _fmt(s["errors"]), _fmt(s["clientCpuCores"], 2),
+                         _fmt(s.get("serverCpuMsPerOp"), 2)])
     return rows
 
 
@@ -231,6 +245,14 @@ def markdown(result: dict) -> str:
                 f"django-two-factor-auth {pr['versions']['django-two-factor-auth']}, django-otp {pr['versions']['django-otp']}, "
                 f"{pr['users']:,} users; peak RSS per worker {', '.join(f'{x / 1024:.1f} MiB' for x in pr['peakRssKiBPerWorker'])}; "
                 f"SQL per token step (whole request): {q['statements']} statements, {q['writes']} writes."]
+    if result.get("hashOnly"):
+        ho = result["hashOnly"]
+        out += ["", "## Reference: the hash alone behind HTTP", "",
+                "`bench/hashonly.py`: a WSGI application with no framework, database or cache that verifies the posted password "
+                "against one Argon2id hash with the same parameters, served by the same gunicorn (same workers) and driven by the "
+                "same client, its legs in the API password sign-in's group. Its ratio to the Argon2 bound is what any application "
+                "reaches on this machine once sign-ins arrive over HTTP from a client on the same cores; peak RSS per worker "
+                f"{', '.join(f'{x / 1024:.1f} MiB' for x in ho['peakRssKiBPerWorker'])}."]
     out += ["", "![throughput against bound](latest.svg)", ""]
     return "\n".join(out)
 
@@ -243,10 +265,11 @@ def svg(result: dict) -> str:
             s = ds["scenarios"].get(key)
             if s and s.get("bound") and s.get("opsPerS") is not None:
                 bars.append((f"{label} [{ds_name}]", s["opsPerS"], s["bound"]["opsPerS"], s["bound"]["name"]))
-    for key, label, _ in PEER_ROWS:
-        s = ((result.get("peer") or {}).get("scenarios") or {}).get(key)
-        if s and s.get("bound"):
-            bars.append((label, s["opsPerS"], s["bound"]["opsPerS"], s["bound"]["name"]))
+    for scenarios, defs in _others(result):
+        for key, label, _ in defs:
+            s = scenarios.get(key)
+            if s and s.get("bound"):
+                bars.append((label, s["opsPerS"], s["bound"]["opsPerS"], s["bound"]["name"]))
     row_h, left, width, top = 26, 330, 420, 50
     height = top + row_h * len(bars) + 40
     parts = [

@@ -11,7 +11,9 @@ scenario it measures the Argon2 bound (verifies per second, one process per core
 cheap endpoints are set against an empty Django view through the same server. The peer
 (bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and database
 kind) gets the same client and the same scheduling, on its own 1k database; its server is
-up beside ours, and its trivial view and TOTP step run interleaved with ours.
+up beside ours, and its trivial view and TOTP step run interleaved with ours. A reference
+for the password sign-in, the Argon2 verify alone behind the same gunicorn (bench/hashonly.py),
+runs its legs in that scenario's group.
 
 BENCH_DB_PREFIX (default gh_bench) names the PostgreSQL databases and BENCH_REDIS_DB
 (default 5) the Redis db, so two benches on one machine keep apart.
@@ -631,10 +633,11 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
             "users_put": users_put, "totp_page": totp_page, "password_totp_api": password_totp_api}
 
 
-async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool, peer: System) -> None:
+async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool, peer: System, hash_only: System) -> None:
     """Every scenario on every dataset, each one's legs interleaved (``Runner.measure``). The
     peer's trivial view and TOTP step run in the same groups as our empty view and TOTP step
-    (A-B-C-C-B-A), so the TOTP ratio to the peer comes from adjacent seconds too."""
+    (A-B-C-C-B-A), so the TOTP ratio to the peer comes from adjacent seconds too; so does the
+    hash-only server's sign-in in the API password sign-in's group (``bench.hashonly``)."""
     p = runner.p
     systems = [d.system for d in datasets]
     m = runner.measure
@@ -644,7 +647,7 @@ async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready
     await m(systems + [peer], "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
     if api_ready:
         await m(systems + [peer], "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
-        await m(systems, "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
+        await m(systems + [hash_only], "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     if api_ready:
         # One emailed code per user at a time: the sink hands a code to the one request waiting for that address.
@@ -926,7 +929,8 @@ def mint_fixtures(d: Dataset) -> None:
     d.setup_s += time.perf_counter() - t0
 
 
-async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp, peer: System) -> dict:
+async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp, peer: System,
+                    hash_only: System) -> dict:
     """Seed every dataset, start one server per dataset, and run each scenario on all of them,
     interleaved (``Runner.measure``): a ratio between datasets comes from adjacent minutes."""
     dbs.fresh("schema")  # migrations run once; every dataset starts as a copy of this empty schema
@@ -947,7 +951,7 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
             await warm(d.system.server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
         log(f"setup {', '.join(f'{d.key} {d.setup_s:.0f}s' for d in datasets)}; running scenarios"
             + (" (legs 1k, 1M, 1M, 1k)" if len(datasets) > 1 else ""))
-        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer)
+        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer, hash_only)
         rss = {d.key: d.system.server.peak_rss_kib() for d in datasets}
     finally:
         for d in datasets:
@@ -1010,6 +1014,32 @@ async def peer_finish(runner: Runner, peer: Peer) -> dict:
             "wallSeconds": round(time.perf_counter() - peer.started, 1)}
 
 
+async def hash_only_start(base_env: dict) -> System:
+    """The reference for the password sign-in (``bench.hashonly``): the Argon2 verify alone,
+    served by the same gunicorn as Gatehouse; it stays up (idle) beside ours."""
+    server = Server(name="hashonly", gunicorn=GUNICORN, app="bench.hashonly:serve()", cwd=ROOT, env=base_env, workers=WORKERS)
+    body = {"username": "u0000001", "password": PASSWORD}
+
+    async def password_api(conn, o):
+        o.expect(await conn.post_json("/login", body), 200, "login")
+
+    try:
+        await server.wait_ready("/")
+        await warm(server, [("GET", "/")])
+    except BaseException:
+        server.stop()
+        raise
+    return System("hash only", server, {"password_api": password_api})
+
+
+def hash_only_finish(system: System) -> dict:
+    try:
+        rss = system.server.peak_rss_kib()
+    finally:
+        system.server.stop()
+    return {"scenarios": system.results, "peakRssKiBPerWorker": rss}
+
+
 async def warm(server: Server, requests: list[tuple[str, str]]) -> None:
     conn = Connection(HOST, server.port)
     for _ in range(10):
@@ -1059,15 +1089,21 @@ async def main_async(profile: Profile) -> dict:
     datasets: dict = {}
     peer: dict | None = None
     peer_run: Peer | None = None
+    hash_only: System | None = None
+    hash_only_result: dict | None = None
     try:
         log("peer: django-two-factor-auth + django-otp, 1,000 users (its server up beside ours)")
         peer_run = await peer_start(dbs, base_env, totp, 1_000)
-        datasets = await gatehouse(keys, dbs, runner, base_env, totp, peer_run.system)
+        hash_only = await hash_only_start(base_env)
+        datasets = await gatehouse(keys, dbs, runner, base_env, totp, peer_run.system, hash_only)
+        hash_only_result = hash_only_finish(hash_only)
         log("peer: its remaining scenarios")
         peer = await peer_finish(runner, peer_run)
     finally:
         if peer_run is not None:
             peer_run.system.server.stop()
+        if hash_only is not None:
+            hash_only.server.stop()
         bound.close()
         sink.server.close()
         if dbs.postgres:  # a million users take room: the next run seeds afresh anyway
@@ -1102,6 +1138,7 @@ async def main_async(profile: Profile) -> dict:
         },
         "datasets": datasets,
         "peer": peer,
+        "hashOnly": hash_only_result,
         "wallSeconds": round(time.perf_counter() - started, 1),
     }
     result["doneWhen"] = report.done_when(result)
