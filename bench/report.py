@@ -194,10 +194,9 @@ def markdown(result: dict) -> str:
         f"Parameters: Argon2id m={a['memoryKiB']} KiB, t={a['timeCost']}, p={a['parallelism']}; {p['server']}; client: {p['client']}; "
         f"concurrency {p['concurrency']['passwordBound']} (password-bound) / {p['concurrency']['cheap']} (cheap); "
         f"{p['secondsPerScenario']['passwordBound']:.0f} s / {p['secondsPerScenario']['cheap']:.0f} s per scenario and dataset; "
-        + (f"Argon2 bound: median of {p['argon2Bound']['windows']} windows of {p['argon2Bound']['windowSeconds']} s with "
-           f"{p['argon2Bound']['processes']} processes (the server's worker count), half right before and half right after each "
-           "password-bound scenario" + (" (its whole 1k, 1M, 1M, 1k group; both datasets share it)." if p.get("interleaving") else ".")
-           if p.get("argon2Bound") else
+        + (f"Argon2 bound: windows of {p['argon2Bound']['windowSeconds']} s with {p['argon2Bound']['processes']} processes "
+           f"(one per core): {p['argon2Bound']['method']}."
+           if p.get("argon2Bound", {}).get("method") else
            f"Argon2 bound measured for {p['secondsPerScenario']['argon2Bound']:.0f} s right before each password-bound scenario.")
         + (f" 1M / 1k: {p['interleaving']}." if p.get("interleaving") else ""),
         "",
@@ -227,12 +226,17 @@ def markdown(result: dict) -> str:
                 f"Lost counts {st['lostCounts']}, past the limit {st['attemptsPastLimit']}, hot/spread {st['hotOverSpread']}."
             )
         bounds = [(k, s["bound"]) for k, s in ds["scenarios"].items() if isinstance(s, dict) and (s.get("bound") or {}).get("windows")]
-        new_bounds = [(k, b) for k, b in bounds if (k, tuple(b["windows"])) not in shown_bounds]
-        shown_bounds.update((k, tuple(b["windows"])) for k, b in new_bounds)
-        if new_bounds:
-            out.append("Argon2 bound windows (verifies/s; median, spread = (max - min) / median): "
-                       + "; ".join(f"{k} {b['opsPerS']} from {b['windows']} (spread {b['spread']})" for k, b in new_bounds)
-                       + ("; the interleaved scenarios' bounds are the ones above." if len(new_bounds) < len(bounds) else "."))
+        if bounds:
+            # The windows of an interleaved group are shared by its datasets: listed once, with the first.
+            def windows(k, b):
+                seen = (k, tuple(b["windows"])) in shown_bounds
+                shown_bounds.add((k, tuple(b["windows"])))
+                return "" if seen else f" from windows {b['windows']} (spread {b['spread']})"
+
+            out.append("Argon2 bound (verifies/s; spread = (max - min) / bound): "
+                       + "; ".join(f"{k} {b['opsPerS']}"
+                                   + (f" (its legs: {', '.join(_fmt(leg['opsPerS']) for leg in b['legs'])})" if b.get("legs") else "")
+                                   + windows(k, b) for k, b in bounds) + ".")
         rh = ds["scenarios"].get("rehash")
         if rh:
             out.append(f"Re-hash on sign-in: stored `{rh['before']}` became `{rh['after']}` (settings `{rh['settings']}`): upgraded = {rh['upgraded']}.")

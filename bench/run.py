@@ -105,6 +105,8 @@ class Profile:
         # password-bound scenario; the bound is their median (one slow or fast window moves nothing).
         self.bound_windows = 4 if quick else 8
         self.bound_window_s = 0.25 if quick else 0.5
+        # Within a password-bound scenario's group of legs: this many windows before each leg and after the last.
+        self.bound_gap_windows = 2
         self.bound_s = self.bound_windows * self.bound_window_s
         self.hot_rounds = 1 if quick else 3
         self.hash_conc = 8
@@ -282,8 +284,9 @@ class Argon2Bound:
     def windows(self, count: int, seconds: float) -> list[float]:
         return [self.window(seconds) for _ in range(count)]
 
-    def summary(self, rates: list[float]) -> dict:
-        rate = statistics.median(rates) if rates else 0.0
+    def summary(self, rates: list[float], rate: float | None = None) -> dict:
+        """The windows ``rates`` and the bound they give: their median, unless ``rate`` says otherwise."""
+        rate = (statistics.median(rates) if rates else 0.0) if rate is None else rate
         return {
             "name": "argon2",
             "opsPerS": round(rate, 1),
@@ -432,9 +435,19 @@ def leg_order(systems: int) -> tuple[int, ...]:
     return tuple(range(systems)) + tuple(reversed(range(systems)))
 
 
+def leg_bounds(gaps: list[list[float]], positions: list[int]) -> list[tuple[int, float]]:
+    """Each leg's Argon2 bound: the median of the windows on both sides of it (``gaps[k]`` were
+    taken right before the leg at position k, ``gaps[k + 1]`` right after it)."""
+    return [(position, statistics.median(gaps[position] + gaps[position + 1])) for position in positions]
+
+
 class Runner:
     def __init__(self, profile: Profile, bound: Argon2Bound, sink: MailSink):
         self.p, self.bound, self.sink = profile, bound, sink
+
+    def bound_gap(self) -> list[float]:
+        """The Argon2 bound windows taken between two legs of a password-bound scenario (and before the first, after the last)."""
+        return self.bound.windows(self.p.bound_gap_windows, self.p.bound_window_s)
 
     def bound_half(self) -> list[float]:
         """Half of an Argon2 bound measurement: taken right before, and again right after, what it bounds."""
@@ -451,8 +464,10 @@ class Runner:
 
         Each system gets ``duration`` seconds in all, in the legs of ``leg_order``; its rate is
         the mean of its legs' rates, with percentiles from all their samples.
-        The ratio is over the Argon2 bound (``argon2``: windows right before and right after
-        the whole group of legs, shared by every system) or over the system's own rate of the
+        The ratio is over the Argon2 bound (``argon2``: windows before each leg and after the
+        last; a leg's bound is the median of the windows on both sides of it, and a system's
+        bound the mean of its legs' bounds, as its rate is the mean of its legs' rates) or over
+        the system's own rate of the
         op ``baseline`` (the empty view), measured in legs of its own right beside each of the
         scenario's legs: before it in the first half of the group, after it in the second, so
         a drift of the machine weighs on scenario and baseline alike."""
@@ -463,7 +478,7 @@ class Runner:
         # leg runs dry part-way, and both legs of a dataset are about as long (``TotpPool``).
         group_s = leg_s * len(order) * (2 if baseline else 1)
         caps = [self._codes_cap(s.op(op or key), within=group_s, legs=order.count(i)) for i, s in enumerate(systems)]
-        before = self.bound_half() if argon2 else []
+        gaps = [self.bound_gap()] if argon2 else []
         legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
         base_legs: list[list[tuple[int, Result]]] = [[] for _ in systems]
         for position, i in enumerate(order):
@@ -473,7 +488,8 @@ class Runner:
                 res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].op(name),
                                             max_ops=cap, server_pids=server.worker_pids())
                 into[i].append((position, res))
-        bound = self.bound.summary(before + self.bound_half()) if argon2 else None
+            if argon2:
+                gaps.append(self.bound_gap())
         for system, cap, runs, base_runs in zip(systems, caps, legs, base_legs):
             res = Result.combined([r for _, r in runs])
             capped = cap is not None and any(r.ops >= cap for _, r in runs)
@@ -481,9 +497,12 @@ class Runner:
                    "opsCapPerLeg": cap, "capped": capped,
                    "legs": [{"position": position, "ops": r.ops, "errors": r.errors, "elapsedS": round(r.elapsed, 3),
                              "opsPerS": round(r.rate, 1)} for position, r in runs]}
-            if bound is not None:
-                out["bound"] = bound
-                out["ratio"] = round(res.rate / bound["opsPerS"], 3) if bound["opsPerS"] else None
+            if argon2:
+                beside = leg_bounds(gaps, [position for position, _ in runs])
+                rate = statistics.mean(b for _, b in beside)
+                out["bound"] = {**self.bound.summary([w for gap in gaps for w in gap], rate), "interleaved": True,
+                                "legs": [{"position": position, "opsPerS": round(b, 1)} for position, b in beside]}
+                out["ratio"] = round(res.rate / rate, 3) if rate else None
             elif baseline is not None:
                 empty = Result.combined([r for _, r in base_runs]).rate
                 out["bound"] = {"name": "empty view", "opsPerS": round(empty, 1), "interleaved": True,
@@ -1131,8 +1150,11 @@ async def main_async(profile: Profile) -> dict:
                              "re-hash check run on 1k, then on 1M") if interleaved else
                             "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
-                            "method": "median of short windows, half right before and half right after each scenario"
-                                      + (" (its whole 1k, 1M, 1M, 1k group; both datasets share it)" if interleaved else "")},
+                            "gapWindows": profile.bound_gap_windows,
+                            "method": f"{profile.bound_gap_windows} short windows before each leg of a password-bound scenario and "
+                                      "after its last; a leg's bound is the median of the windows on both sides of it, a system's "
+                                      "the mean of its legs' bounds (the storm: the median of the windows, half right before and "
+                                      "half right after it)"},
             "database": dbs.kind,
             "datasets": {k: v["users"] for k, v in datasets.items()},
         },

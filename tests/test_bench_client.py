@@ -3,7 +3,7 @@ must match what the server accepts, or a bench run reports refused codes or a fa
 import time_machine
 
 from bench.httpload import Result
-from bench.run import Exhausted, TotpPool
+from bench.run import Exhausted, TotpPool, leg_bounds
 
 STEP_START = 1_800_000_000 - 1_800_000_000 % 30  # a time-step boundary
 
@@ -50,3 +50,9 @@ def test_combined_rate_is_the_mean_of_the_legs_rates():
     assert both.rate == 150.0  # pooled ops over seconds would say 175/s
     assert both.ops == 700 and both.elapsed == 4.0
     assert Result(ops=50, elapsed=2.0).rate == 25.0
+
+
+def test_a_legs_argon2_bound_is_the_median_of_the_windows_on_both_sides_of_it():
+    gaps = [[50.0, 52.0], [60.0, 62.0], [70.0, 90.0], [10.0, 80.0]]  # before leg 0, between legs, after the last
+    assert leg_bounds(gaps, [0, 2]) == [(0, 56.0), (2, 75.0)]
+    assert leg_bounds(gaps, [1]) == [(1, 66.0)]
