@@ -12,7 +12,7 @@ from accounts.audit import RequestContext, audit_event, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.notifications import notify_user
-from accounts.selectors import normalize_username, user_get_by_username
+from accounts.selectors import login_name, normalize_username, user_get_by_username
 from accounts.tokens import refresh_tokens_revoke, token_body, token_pair_new
 from config import sql
 
@@ -161,8 +161,13 @@ def user_delete(*, user: User, actor: User | None = None, ctx: RequestContext | 
         user.delete()
 
 
-def password_login(*, tenant, username: str, password: str, ctx: RequestContext | None = None) -> User:
-    """The password step, for the pages and the API alike.
+_READ_HERE = object()
+
+
+def password_login(*, tenant, username: str, password: str, ctx: RequestContext | None = None, user=_READ_HERE) -> User:
+    """The password step, for the pages and the API alike. ``user``: the user named
+    ``username`` in ``tenant``, or None, when the caller has read it already (the API, with
+    the tenant: ``tenant_and_user_by_username``); else it is read here.
 
     The attempt is counted *before* the hash is checked (one conditional UPDATE; no row lock
     held across Argon2), so parallel guesses cannot exceed the limit; a success gives it back
@@ -170,9 +175,10 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     An unknown username is counted the same way on an ``UnknownLogin`` row and costs one
     dummy hash, so neither the answer nor the time tells whether the user exists.
     """
-    name = normalize_username(username)[:150]
+    name = login_name(username)
     password = password if isinstance(password, str) else ""
-    user = user_get_by_username(tenant=tenant, username=name)
+    if user is _READ_HERE:
+        user = user_get_by_username(tenant=tenant, username=name)
     model, pk = (User, user.pk) if user is not None else (UnknownLogin, _unknown_login_pk(tenant, name))
     attempt = lockout.register_failure(
         model=model,

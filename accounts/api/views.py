@@ -41,7 +41,7 @@ from accounts.api.throttles import AuthRateThrottle
 from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import AuditEvent, MfaMethod
-from accounts.selectors import normalize_username, user_get, user_list
+from accounts.selectors import normalize_username, tenant_and_user_by_username, user_get, user_list
 from accounts.services import password_login, sign_in_tokens_issue, sign_in_tokens_prepare, user_change, user_create, user_delete
 from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
 from mfa import pending as pending_login
@@ -179,6 +179,8 @@ class LoginView(AuthView):
     offered the app (``mfaMethod: "totp"``, ``enrollmentRequired: true``) and may choose
     email instead with ``auth/mfa/email/send`` (see ``EmailSendView``)."""
 
+    tenant_first = False  # read with the user (tenant_and_user_by_username)
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Sign in with username and password", operation_id="auth_login",
@@ -216,7 +218,8 @@ class LoginView(AuthView):
     )
     def post(self, request, tenant_id):
         data = _valid(LoginInput, request).validated_data
-        user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx())
+        self.tenant, user = tenant_and_user_by_username(tenant_id=tenant_id, username=data["username"])
+        user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx(), user=user)
         step = enrollment_needed(user)
         if not step:
             return Response(sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=self.ctx()))

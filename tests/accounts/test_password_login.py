@@ -4,9 +4,11 @@ from http import HTTPStatus
 
 import pytest
 from django.core import mail
+from django.http import Http404
 
 from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, UnknownLogin
+from accounts.selectors import tenant_and_user_by_username
 from accounts.services import password_login, user_update
 from tests.accounts.flows import (
     account_url, form_error_codes, form_error_params, is_signed_in, login_url, password_step,
@@ -237,6 +239,37 @@ def test_signing_in_to_one_tenant_is_not_a_sign_in_to_the_other(client, twins):
     assert response.status_code == HTTPStatus.FOUND and response.url.startswith(login_url("south"))
     password_step(client, "south", "sam", "south-password-22")
     assert is_signed_in(client, b) and not is_signed_in(client, a)
+
+
+# --- the API's read: the tenant and the user in one statement ----------------------------------
+
+def test_the_api_reads_the_tenant_and_its_user_in_one_statement(twins, django_assert_num_queries):
+    a, b = twins
+    with django_assert_num_queries(1):
+        tenant, user = tenant_and_user_by_username(tenant_id="south", username="  SAM ")
+        assert user.tenant is tenant  # no second statement for the user's tenant
+    assert (tenant, user) == (b.tenant, b) and tenant.password_max_attempts == 2
+
+
+def test_an_unknown_user_costs_the_same_one_statement(twins, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert tenant_and_user_by_username(tenant_id="north", username="nobody") == (twins[0].tenant, None)
+
+
+def test_a_user_of_another_tenant_is_not_found(twins, tenant_factory):
+    east = tenant_factory("east")
+    assert tenant_and_user_by_username(tenant_id="east", username="sam") == (east, None)
+
+
+def test_an_unknown_tenant_is_404(twins):
+    with pytest.raises(Http404):
+        tenant_and_user_by_username(tenant_id="west", username="sam")
+
+
+def test_a_name_longer_than_the_column_finds_who_the_password_step_finds(tenant, user_factory):
+    long = user_factory("a" * 150)
+    assert tenant_and_user_by_username(tenant_id=tenant.pk, username="A" * 160)[1] == long
+    assert password_login(tenant=tenant, username="A" * 160, password=PASSWORD) == long
 
 
 # --- the page ---------------------------------------------------------------------------------

@@ -117,8 +117,9 @@ def test_login_on_unknown_tenant_is_404(client, db):
     assert_error(login(client, "alice", tenant_id="no-such-tenant"), HTTPStatus.NOT_FOUND, "not_found")
 
 
-@pytest.mark.parametrize("path", ["auth/mfa/verify", "auth/mfa/totp/setup", "auth/mfa/email/send", "auth/token/refresh"])
-@pytest.mark.parametrize("body", [{}, {"mfaToken": "x", "code": "123456", "refreshToken": "x.y.z"}, "{not json"])
+@pytest.mark.parametrize("path", ["auth/login", "auth/mfa/verify", "auth/mfa/totp/setup", "auth/mfa/email/send", "auth/token/refresh"])
+@pytest.mark.parametrize("body", [{}, {"mfaToken": "x", "code": "123456", "refreshToken": "x.y.z", "username": "alice", "password": "x"},
+                                  "{not json"])
 def test_an_unknown_tenant_is_404_before_any_other_error_where_the_tenant_is_read_late(client, db, path, body):
     """These views read the tenant with their first row (or need only its id): an unknown
     tenant must still answer 404, not the body's or the token's error."""
