@@ -101,11 +101,12 @@ class Profile:
         # Seconds per scenario and dataset; with two datasets each gets them as two legs of half (``leg_order``).
         self.hash_s = 3.0 if quick else 10.0  # password-bound scenarios
         self.cheap_s = 2.0 if quick else 6.0  # cheap endpoints
-        # The Argon2 bound: short windows, half right before and half right after each
-        # password-bound scenario; the bound is their median (one slow or fast window moves nothing).
+        # The Argon2 bound, in short windows: within a password-bound scenario's group of legs,
+        # ``bound_gap_windows`` before each leg and after the last (a leg's bound is the median
+        # of the windows on both sides of it); around the storm, ``bound_windows``, half right
+        # before and half right after it (the bound is their median).
         self.bound_windows = 4 if quick else 8
         self.bound_window_s = 0.25 if quick else 0.5
-        # Within a password-bound scenario's group of legs: this many windows before each leg and after the last.
         self.bound_gap_windows = 2
         self.bound_s = self.bound_windows * self.bound_window_s
         self.hot_rounds = 1 if quick else 3
