@@ -680,91 +680,120 @@ async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready
         await m(systems, "users_put", "Users API PUT", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
     await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
     if api_ready:
-        for d in datasets:  # one dataset after the other, each as it always ran
-            d.system.results["storm"] = await storm(runner, d)
+        await storm(runner, datasets)
         await m(systems, "password_totp_api", "password + TOTP (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True,
                 per_op_requests=2)
         for d in datasets:
             d.system.results["rehash"] = await rehash_check(d)
 
 
-async def storm(runner: Runner, d: Dataset) -> dict:
-    """Wrong passwords: R attempts on ONE account (limit 100) against R attempts spread over 100
-    accounts (3 each, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
-    refused ones (429, locked) do not. A lock held across the hash would halve the hot rate."""
-    p, server, env = runner.p, d.system.server, d.env
-    lay = d.seed["layout"]
-    limit = 100
-    hot = [f"u{i:07d}" for i in range(*lay["hot"])][: p.hot_rounds]
-    spread = [f"u{i:07d}" for i in range(*lay["spread"])]
-    api = f"/tenant/{TENANT}/v2/auth/login"
-    tallies: dict[str, dict[int, int]] = {}
+STORM_LIMIT = 100  # the bench tenant's password_max_attempts
 
-    def attempt_op(pick):
+
+@dataclass
+class StormSide:
+    """One dataset's part of the storm: its accounts, what its server answered each of them,
+    and the judged attempts (401) with the seconds they took, per kind (hot, spread)."""
+
+    d: Dataset
+    hot: list[str]
+    spread: list[str]
+    tallies: dict = field(default_factory=dict)  # user -> {status: count}
+    judged: dict = field(default_factory=lambda: {"hot": 0, "spread": 0})
+    seconds: dict = field(default_factory=lambda: {"hot": 0.0, "spread": 0.0})
+    spread_at: int = 0
+
+    def next_spread(self) -> str:
+        self.spread_at += 1
+        return self.spread[(self.spread_at - 1) % len(self.spread)]
+
+    async def burst(self, runner: Runner, kind: str, pick, attempts: int) -> None:
+        """``attempts`` wrong passwords, each for the account ``pick()`` names. The time counted
+        runs to the last judged one: attempts refused once the account is locked cost no hash."""
+        server, stamps = self.d.system.server, []
+        api = f"/tenant/{TENANT}/v2/auth/login"
+
         async def op(conn, o):
             user = pick()
             r = o.record(await conn.post_json(api, {"username": user, "password": "wrong password"}))
-            t = tallies.setdefault(user, {})
+            t = self.tallies.setdefault(user, {})
             t[r.status] = t.get(r.status, 0) + 1
             if r.status == 401:
                 stamps.append(time.perf_counter())
             elif r.status != 429:
                 o.fail(f"storm: HTTP {r.status}")
-        return op
 
-    hot_judged, hot_time = 0, 0.0
-    bound_rates = runner.bound_half()
-    for user in hot:
-        stamps: list[float] = []
         t0 = time.perf_counter()
-        res = await run_closed_loop(HOST, server.port, concurrency=p.hash_conc, duration=120, op=attempt_op(lambda u=user: u),
-                                    max_ops=limit + 20, server_pids=server.worker_pids())
-        hot_judged += len(stamps)
-        hot_time += (max(stamps) - t0) if stamps else res.elapsed
-    n_spread = 3 * len(spread) if not p.quick else limit + 20
-    counter = iter(range(10**9))
-    stamps = []
-    t0 = time.perf_counter()
-    res = await run_closed_loop(HOST, server.port, concurrency=p.hash_conc, duration=120,
-                                op=attempt_op(lambda: spread[next(counter) % len(spread)]), max_ops=n_spread, server_pids=server.worker_pids())
-    spread_judged, spread_time = len(stamps), (max(stamps) - t0) if stamps else res.elapsed
-    b = runner.bound.summary(bound_rates + runner.bound_half())
-    db = json.loads(run([PY, "-m", "bench.prepare", "counters", "--usernames", ",".join(hot + spread)], env=env).strip().splitlines()[-1])
-    lost = extra = past = 0
-    for user in hot + spread:
-        got = tallies.get(user, {}).get(401, 0)  # failures judged and answered
-        counted = db.get(user, {}).get("failed", 0)  # failures the database holds
-        lost += max(got - counted, 0)
-        extra += max(counted - got, 0)
-        if user in hot:
-            past += max(got - limit, 0)
-    hot_rate = hot_judged / hot_time if hot_time else 0.0
-    spread_rate = spread_judged / spread_time if spread_time else 0.0
-    out = {
-        "scenario": "failed-sign-in storm",
-        "limit": limit,
-        "hotRounds": len(hot),
-        "hotAttempts": sum(sum(tallies.get(u, {}).values()) for u in hot),
-        "hotJudged": hot_judged,
-        "hotRefused429": sum(tallies.get(u, {}).get(429, 0) for u in hot),
-        "hotJudgedPerS": round(hot_rate, 1),
-        "spreadAttempts": n_spread,
-        "spreadJudged": spread_judged,
-        "spreadJudgedPerS": round(spread_rate, 1),
-        "hotOverSpread": round(hot_rate / spread_rate, 3) if spread_rate else None,
-        "lostCounts": lost,
-        "countsWithoutAnswer": extra,
-        "attemptsPastLimit": past,
-        "hotLocked": all(db.get(u, {}).get("locked") for u in hot),
-        "hotCounters": [db.get(u, {}).get("failed") for u in hot],
-        "spreadCounted": sum(db.get(u, {}).get("failed", 0) for u in spread),
-        "bound": b,
-        "opsPerS": round(hot_rate, 1),
-        "ratio": round(hot_rate / b["opsPerS"], 3) if b["opsPerS"] else None,
-    }
-    log(f"  {d.key:4s} storm: hot {hot_rate:.1f}/s vs spread {spread_rate:.1f}/s = {out['hotOverSpread']}; "
-        f"lost {lost}, past limit {past}, counters {out['hotCounters']}")
-    return out
+        res = await run_closed_loop(HOST, server.port, concurrency=runner.p.hash_conc, duration=120, op=op, max_ops=attempts,
+                                    server_pids=server.worker_pids())
+        self.judged[kind] += len(stamps)
+        self.seconds[kind] += (max(stamps) - t0) if stamps else res.elapsed
+
+    def result(self, bound: dict) -> dict:
+        """The counters read back from the database against what the server answered."""
+        hot, spread = self.hot, self.spread
+        db = json.loads(run([PY, "-m", "bench.prepare", "counters", "--usernames", ",".join(hot + spread)],
+                            env=self.d.env).strip().splitlines()[-1])
+        lost = extra = past = 0
+        for user in hot + spread:
+            got = self.tallies.get(user, {}).get(401, 0)  # failures judged and answered
+            counted = db.get(user, {}).get("failed", 0)  # failures the database holds
+            lost += max(got - counted, 0)
+            extra += max(counted - got, 0)
+            if user in hot:
+                past += max(got - STORM_LIMIT, 0)
+        hot_rate, spread_rate = (self.judged[k] / self.seconds[k] if self.seconds[k] else 0.0 for k in ("hot", "spread"))
+        out = {
+            "scenario": "failed-sign-in storm",
+            "limit": STORM_LIMIT,
+            "hotRounds": len(hot),
+            "hotAttempts": sum(sum(self.tallies.get(u, {}).values()) for u in hot),
+            "hotJudged": self.judged["hot"],
+            "hotRefused429": sum(self.tallies.get(u, {}).get(429, 0) for u in hot),
+            "hotJudgedPerS": round(hot_rate, 1),
+            "spreadAttempts": sum(sum(self.tallies.get(u, {}).values()) for u in spread),
+            "spreadJudged": self.judged["spread"],
+            "spreadJudgedPerS": round(spread_rate, 1),
+            "hotOverSpread": round(hot_rate / spread_rate, 3) if spread_rate else None,
+            "lostCounts": lost,
+            "countsWithoutAnswer": extra,
+            "attemptsPastLimit": past,
+            "hotLocked": all(db.get(u, {}).get("locked") for u in hot),
+            "hotCounters": [db.get(u, {}).get("failed") for u in hot],
+            "spreadCounted": sum(db.get(u, {}).get("failed", 0) for u in spread),
+            "bound": bound,
+            "opsPerS": round(hot_rate, 1),
+            "ratio": round(hot_rate / bound["opsPerS"], 3) if bound["opsPerS"] else None,
+        }
+        log(f"  {self.d.key:4s} storm: hot {hot_rate:.1f}/s vs spread {spread_rate:.1f}/s = {out['hotOverSpread']}; "
+            f"lost {lost}, past limit {past}, counters {out['hotCounters']}")
+        return out
+
+
+async def storm(runner: Runner, datasets: list[Dataset]) -> None:
+    """Wrong passwords: attempts on ONE account (limit 100) against as many spread over 100
+    accounts (3 each, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
+    refused ones (429, locked) do not. A lock held across the hash would halve the hot rate.
+
+    In rounds: each round gives every dataset one hot account's attempts, then one share of
+    the spread's; the datasets' order turns round each round (1k, 1M, 1M, 1k, 1k, 1M), so
+    hot ÷ spread and 1M ÷ 1k both come from adjacent seconds, as the other scenarios' legs do."""
+    p = runner.p
+    sides = []
+    for d in datasets:
+        lay = d.seed["layout"]
+        sides.append(StormSide(d, hot=[f"u{i:07d}" for i in range(*lay["hot"])][: p.hot_rounds],
+                               spread=[f"u{i:07d}" for i in range(*lay["spread"])]))
+    n_spread = 3 * len(sides[0].spread) if not p.quick else STORM_LIMIT + 20
+    shares = [n_spread // p.hot_rounds + (1 if r < n_spread % p.hot_rounds else 0) for r in range(p.hot_rounds)]
+    bound_rates = runner.bound_half()
+    for r in range(p.hot_rounds):
+        for side in (sides if r % 2 == 0 else reversed(sides)):
+            await side.burst(runner, "hot", lambda u=side.hot[r]: u, STORM_LIMIT + 20)
+            await side.burst(runner, "spread", side.next_spread, shares[r])
+    bound = runner.bound.summary(bound_rates + runner.bound_half())
+    for side in sides:
+        side.d.system.results["storm"] = side.result(bound)
 
 
 async def rehash_check(d: Dataset) -> dict:
@@ -1147,8 +1176,9 @@ async def main_async(profile: Profile) -> dict:
                              "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
                              "two legs' mean rate, percentiles from all their samples; a TOTP scenario's legs stop at an equal share of "
                              "the codes its users can pass in the group (RFC 6238: one per user and step); the peer's trivial view "
-                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k); the storm and the "
-                             "re-hash check run on 1k, then on 1M") if interleaved else
+                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k); the storm runs in "
+                             "rounds, each a hot account's attempts and a share of the spread's on each dataset, the datasets' order "
+                             "turning round each round (1k, 1M, 1M, 1k, 1k, 1M); the re-hash check runs on 1k, then on 1M") if interleaved else
                             "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "gapWindows": profile.bound_gap_windows,
