@@ -5,8 +5,9 @@ profile is full) the script creates a fresh database, seeds it in bulk, and star
 Gatehouse server per dataset the production way (gunicorn, one sync worker per core,
 DEBUG=false, Redis cache, SMTP mail to a sink that lives in this process); it drives them
 over HTTP with ``bench.httpload``, one at a time. With two datasets each scenario runs in
-legs 1k, 1M, 1M, 1k (A-B-B-A, each half the scenario's seconds), so the 1M/1k ratio comes
-from adjacent seconds and a linear drift of the machine cancels. Around each password-bound
+legs 1k, 1M, 1M, 1k, 1k, 1M, 1M, 1k (A-B-B-A twice, each leg a quarter of the scenario's
+seconds), so the 1M/1k ratio comes from adjacent seconds and a linear drift of the machine
+cancels. Around each password-bound
 scenario it measures the Argon2 bound (verifies per second, one process per core); the
 cheap endpoints are set against an empty Django view through the same server. The peer
 (bench/peers/: django-two-factor-auth + django-otp, own venv, same hasher and database
@@ -98,9 +99,10 @@ class Profile:
     def __init__(self, quick: bool):
         self.quick = quick
         self.name = "quick" if quick else "full"
-        # Seconds per scenario and dataset; with two datasets each gets them as two legs of half (``leg_order``).
+        # Seconds per scenario and dataset; with two datasets each gets them in 2 * leg_rounds legs (``leg_order``).
         self.hash_s = 3.0 if quick else 10.0  # password-bound scenarios
         self.cheap_s = 2.0 if quick else 6.0  # cheap endpoints
+        self.leg_rounds = 1 if quick else 2  # rounds of A-B-B-A legs per scenario (``leg_order``)
         # The Argon2 bound, in short windows: within a password-bound scenario's group of legs,
         # ``bound_gap_windows`` before each leg and after the last (a leg's bound is the median
         # of the windows on both sides of it); around the storm, ``bound_windows``, half right
@@ -426,14 +428,15 @@ class System:
         return self.ops[self.own(name)]
 
 
-def leg_order(systems: int) -> tuple[int, ...]:
+def leg_order(systems: int, rounds: int = 1) -> tuple[int, ...]:
     """Which system each leg of a scenario runs on. One system: one leg. More (1k and 1M
-    users, and the peer where it is compared): A-B-B-A, A-B-C-C-B-A, so every system is
-    measured around the same mean time and a drift that is linear over the group (a
-    neighbour's load, the CPU's clock) weighs on all alike."""
+    users, and the peer where it is compared): ``rounds`` times A-B-B-A (A-B-C-C-B-A), so
+    every system is measured around the same mean time and a drift that is linear over the
+    group (a neighbour's load, the CPU's clock) weighs on all alike; with more rounds, of
+    shorter legs, a burst of the machine's noise within one leg weighs less on a ratio."""
     if systems == 1:
         return (0,)
-    return tuple(range(systems)) + tuple(reversed(range(systems)))
+    return (tuple(range(systems)) + tuple(reversed(range(systems)))) * rounds
 
 
 def leg_bounds(gaps: list[list[float]], positions: list[int]) -> list[tuple[int, float]]:
@@ -470,13 +473,13 @@ class Runner:
         bound the mean of its legs' bounds, as its rate is the mean of its legs' rates) or over
         the system's own rate of the
         op ``baseline`` (the empty view), measured in legs of its own right beside each of the
-        scenario's legs: before it in the first half of the group, after it in the second, so
-        a drift of the machine weighs on scenario and baseline alike."""
-        order = leg_order(len(systems))
+        scenario's legs: before it in the first half of each round of legs, after it in the
+        second, so a drift of the machine weighs on scenario and baseline alike."""
+        order = leg_order(len(systems), self.p.leg_rounds)
         leg_s = duration * len(systems) / len(order)
         # A TOTP scenario's legs on one system stop at an equal share of the codes its users
         # can still pass within the whole group (RFC 6238: one per user and time step), so no
-        # leg runs dry part-way, and both legs of a dataset are about as long (``TotpPool``).
+        # leg runs dry part-way, and the legs of a dataset are about as long (``TotpPool``).
         group_s = leg_s * len(order) * (2 if baseline else 1)
         caps = [self._codes_cap(s.op(op or key), within=group_s, legs=order.count(i)) for i, s in enumerate(systems)]
         gaps = [self.bound_gap()] if argon2 else []
@@ -485,7 +488,8 @@ class Runner:
         for position, i in enumerate(order):
             server = systems[i].server
             steps = [(base_legs, baseline, None), (legs, op or key, caps[i])] if baseline else [(legs, op or key, caps[i])]
-            for into, name, cap in steps if position < len(order) / 2 else reversed(steps):
+            first_half = position % (2 * len(systems)) < len(systems)
+            for into, name, cap in steps if first_half else reversed(steps):
                 res = await run_closed_loop(HOST, server.port, concurrency=conc, duration=leg_s, op=systems[i].op(name),
                                             max_ops=cap, server_pids=server.worker_pids())
                 into[i].append((position, res))
@@ -999,7 +1003,7 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
             await d.system.server.wait_ready("/bench/empty/")
             await warm(d.system.server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
         log(f"setup {', '.join(f'{d.key} {d.setup_s:.0f}s' for d in datasets)}; running scenarios"
-            + (" (legs 1k, 1M, 1M, 1k)" if len(datasets) > 1 else ""))
+            + (f" (legs 1k, 1M, 1M, 1k, {runner.p.leg_rounds} times)" if len(datasets) > 1 else ""))
         await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer, hash_only)
         rss = {d.key: d.system.server.peak_rss_kib() for d in datasets}
     finally:
@@ -1172,11 +1176,12 @@ async def main_async(profile: Profile) -> dict:
                       + ("connections kept alive while the server allows" if GUNICORN_ARGS else "new connection per request (sync workers close them)"),
             "concurrency": {"passwordBound": profile.hash_conc, "cheap": profile.cheap_conc},
             "secondsPerScenario": {"passwordBound": profile.hash_s, "cheap": profile.cheap_s, "argon2Bound": profile.bound_s},
-            "interleaving": ("each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), each leg half its seconds, "
-                             "so each 1M/1k ratio comes from adjacent seconds and a linear drift cancels; a dataset's rate is its "
-                             "two legs' mean rate, percentiles from all their samples; a TOTP scenario's legs stop at an equal share of "
+            "interleaving": (f"each scenario runs on 1k, 1M, 1M, 1k users back to back (A-B-B-A), {profile.leg_rounds} times, "
+                             f"each leg 1/{2 * profile.leg_rounds} of its seconds, so each 1M/1k ratio comes from adjacent seconds "
+                             "and a linear drift cancels; a dataset's rate is its legs' mean rate, percentiles from all their "
+                             "samples; a TOTP scenario's legs stop at an equal share of "
                              "the codes its users can pass in the group (RFC 6238: one per user and step); the peer's trivial view "
-                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k); the storm runs in "
+                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k, and again); the storm runs in "
                              "rounds, each a hot account's attempts and a share of the spread's on each dataset, the datasets' order "
                              "turning round each round (1k, 1M, 1M, 1k, 1k, 1M); the re-hash check runs on 1k, then on 1M") if interleaved else
                             "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",

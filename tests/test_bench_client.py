@@ -1,9 +1,11 @@
 """The bench's client-side bookkeeping (bench/run.py, bench/httpload.py): what it hands out
 must match what the server accepts, or a bench run reports refused codes or a false rate."""
+import statistics
+
 import time_machine
 
 from bench.httpload import Result
-from bench.run import Exhausted, TotpPool, leg_bounds
+from bench.run import Exhausted, TotpPool, leg_bounds, leg_order
 
 STEP_START = 1_800_000_000 - 1_800_000_000 % 30  # a time-step boundary
 
@@ -56,3 +58,15 @@ def test_a_legs_argon2_bound_is_the_median_of_the_windows_on_both_sides_of_it():
     gaps = [[50.0, 52.0], [60.0, 62.0], [70.0, 90.0], [10.0, 80.0]]  # before leg 0, between legs, after the last
     assert leg_bounds(gaps, [0, 2]) == [(0, 56.0), (2, 75.0)]
     assert leg_bounds(gaps, [1]) == [(1, 66.0)]
+
+
+def test_legs_run_in_rounds_of_a_b_b_a_so_each_systems_mean_time_is_the_same():
+    assert leg_order(1, rounds=2) == (0,)
+    assert leg_order(2) == (0, 1, 1, 0)
+    order = leg_order(2, rounds=2)
+    assert order == (0, 1, 1, 0, 0, 1, 1, 0)
+    three = leg_order(3, rounds=2)
+    assert three == (0, 1, 2, 2, 1, 0) * 2
+    for legs in (order, three):  # a drift linear in time weighs on every system alike
+        means = {i: statistics.mean(p for p, s in enumerate(legs) if s == i) for i in set(legs)}
+        assert len(set(means.values())) == 1
