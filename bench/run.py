@@ -111,7 +111,7 @@ class Profile:
         self.bound_window_s = 0.25 if quick else 0.5
         self.bound_gap_windows = 2
         self.bound_s = self.bound_windows * self.bound_window_s
-        self.hot_rounds = 1 if quick else 3
+        self.hot_rounds = 1 if quick else 6  # the storm's rounds (even: each dataset goes first as often)
         self.hash_conc = 8
         self.cheap_conc = 16
 
@@ -776,19 +776,19 @@ class StormSide:
 
 async def storm(runner: Runner, datasets: list[Dataset]) -> None:
     """Wrong passwords: attempts on ONE account (limit 100) against as many spread over 100
-    accounts (3 each, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
+    accounts (one each a round, never reaching the limit). Judged attempts (401) cost an Argon2 hash,
     refused ones (429, locked) do not. A lock held across the hash would halve the hot rate.
 
     In rounds: each round gives every dataset one hot account's attempts, then one share of
-    the spread's; the datasets' order turns round each round (1k, 1M, 1M, 1k, 1k, 1M), so
-    hot ÷ spread and 1M ÷ 1k both come from adjacent seconds, as the other scenarios' legs do."""
+    the spread's; the datasets' order turns round each round (1k, 1M, 1M, 1k, ...), so hot ÷
+    spread and 1M ÷ 1k both come from adjacent seconds, as the other scenarios' legs do."""
     p = runner.p
     sides = []
     for d in datasets:
         lay = d.seed["layout"]
         sides.append(StormSide(d, hot=[f"u{i:07d}" for i in range(*lay["hot"])][: p.hot_rounds],
                                spread=[f"u{i:07d}" for i in range(*lay["spread"])]))
-    n_spread = 3 * len(sides[0].spread) if not p.quick else STORM_LIMIT + 20
+    n_spread = p.hot_rounds * len(sides[0].spread) if not p.quick else STORM_LIMIT + 20  # each spread account once a round
     shares = [n_spread // p.hot_rounds + (1 if r < n_spread % p.hot_rounds else 0) for r in range(p.hot_rounds)]
     bound_rates = runner.bound_half()
     for r in range(p.hot_rounds):
@@ -1182,8 +1182,8 @@ async def main_async(profile: Profile) -> dict:
                              "samples; a TOTP scenario's legs stop at an equal share of "
                              "the codes its users can pass in the group (RFC 6238: one per user and step); the peer's trivial view "
                              "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k, and again); the storm runs in "
-                             "rounds, each a hot account's attempts and a share of the spread's on each dataset, the datasets' order "
-                             "turning round each round (1k, 1M, 1M, 1k, 1k, 1M); the re-hash check runs on 1k, then on 1M") if interleaved else
+                             f"rounds ({profile.hot_rounds}), each a hot account's attempts and a share of the spread's on each dataset, "
+                             "the datasets' order turning round each round (1k, 1M, 1M, 1k, ...); the re-hash check runs on 1k, then on 1M") if interleaved else
                             "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "gapWindows": profile.bound_gap_windows,
