@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
+from bench.hashonly import params_from_env  # noqa: E402
 from bench.httpload import Connection, Exhausted, Op, Result, run_closed_loop  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -1110,7 +1111,7 @@ async def main_async(profile: Profile) -> dict:
     DATA.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
     dbs = Databases(os.environ.get("DATABASE_URL"))
-    params = (int(os.environ.get("ARGON2_MEMORY_KIB", 19456)), int(os.environ.get("ARGON2_TIME_COST", 2)), int(os.environ.get("ARGON2_PARALLELISM", 1)))
+    params = params_from_env()  # the same Argon2 parameters as the reference server reads
     workers = WORKERS
     sink = MailSink()
     smtp_port = await sink.start()
