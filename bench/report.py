@@ -31,9 +31,14 @@ HASH_ONLY_ROWS = [
 ]
 
 
+def _scenarios_of(result: dict, name: str) -> dict:
+    """The scenarios of a system beside Gatehouse's datasets (``peer``, ``hashOnly``); {} when it did not run."""
+    return (result.get(name) or {}).get("scenarios") or {}
+
+
 def _others(result: dict):
     """The systems beside Gatehouse's datasets: (their scenarios, their rows)."""
-    return [(((result.get(name) or {}).get("scenarios") or {}), rows) for name, rows in (("peer", PEER_ROWS), ("hashOnly", HASH_ONLY_ROWS))]
+    return [(_scenarios_of(result, name), rows) for name, rows in (("peer", PEER_ROWS), ("hashOnly", HASH_ONLY_ROWS))]
 
 
 def _rate(s: dict | None) -> float | None:
@@ -49,7 +54,7 @@ def done_when(result: dict) -> list[dict]:
     out = []
     small = (result.get("datasets") or {}).get("1k", {}).get("scenarios", {})
     large = (result.get("datasets") or {}).get("1m", {}).get("scenarios", {})
-    peer = (result.get("peer") or {}).get("scenarios", {})
+    peer = _scenarios_of(result, "peer")
     pg = result["parameters"]["database"] == "postgresql"
     note_db = "" if pg else "not PostgreSQL: the issue judges these on PostgreSQL"
 
@@ -61,7 +66,7 @@ def done_when(result: dict) -> list[dict]:
             out.append(_check(label, s["ratio"], f">= {target}", s["ratio"] >= target, note_db))
 
     ratio_check("password_api", "Password sign-in / Argon2 bound", 0.90)
-    bare = ((result.get("hashOnly") or {}).get("scenarios") or {}).get("password_api")
+    bare = _scenarios_of(result, "hashOnly").get("password_api")
     if small.get("password_api") and bare and bare.get("ratio") is not None:
         out.append(_check("The hash alone behind the same HTTP server / Argon2 bound, for reference", bare["ratio"], "(reference)", None,
                            "what any application reaches here (bench/hashonly.py, same gunicorn and client, legs in the same group); "
