@@ -454,11 +454,12 @@ def _main_roster() -> list[list[str]]:
         ["create_tenant", "initech", "--name", "Initech", "--mfa-required"],
         ["create_tenant", "enum", "--name", "Enum", "--password-max-attempts", "100"],
         ["create_tenant", "apifuzz", "--name", "API Fuzz", "--password-max-attempts", "100", "--mfa-max-attempts", "100"],
+        # Only test_fuzz_pages signs in here: its wrong codes must neither lock it early nor lock a user of another test.
+        ["create_tenant", "pagefuzz", "--name", "Page Fuzz", "--mfa-required", "--mfa-max-attempts", "100"],
         ["create_user", "acme", "tina", "--email", "tina@example.com", "--password", p, "--mfa", "totp"],
         ["create_user", "acme", "emma", "--email", "emma@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "acme", "nora", "--email", "nora@example.com", "--password", p],
         ["create_user", "acme", "adam", "--email", "adam@example.com", "--password", p, "--mfa", "email", "--admin"],
-        ["create_user", "acme", "fuzz", "--email", "fuzz@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "acme", "csrf", "--email", "csrf@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "acme", "csp", "--email", "csp@example.com", "--password", p, "--mfa", "totp"],
         ["create_user", "globex", "gina", "--email", "gina@example.com", "--password", p],
@@ -467,6 +468,9 @@ def _main_roster() -> list[list[str]]:
         ["create_user", "apifuzz", "pat", "--email", "pat@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "enum", "erin", "--email", "erin@example.com", "--password", p],
         ["create_user", "initech", "ivan", "--email", "ivan@example.com", "--password", p],
+        ["create_user", "pagefuzz", "vera", "--email", "vera@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "pagefuzz", "sid", "--email", "sid@example.com", "--password", p],
+        ["create_user", "pagefuzz", "cho", "--email", "cho@example.com", "--password", p],
     ]
 
 

@@ -101,15 +101,12 @@ def test_fuzz_operator_login_form(main_stack, written, tenant, next_, extra):
 def pending_clients(main_stack):
     """Sign-ins waiting at each second-factor page: verify (email), set-up (app), choose."""
     clients = {}
-    for name, tenant, username, page in (
-        ("verify", "acme", "fuzz", "verify"), ("setup", "initech", "ivan", "choose"), ("choose", "initech", "ivan", "choose"),
-    ):
+    for name, username in (("verify", "vera"), ("setup", "sid"), ("choose", "cho")):
         client = Browserless(main_stack.server.url)
-        assert client.login(tenant, username).status_code == HTTPStatus.FOUND
+        assert client.login("pagefuzz", username).status_code == HTTPStatus.FOUND
         if name == "setup":
-            client.submit("/tenant/initech/mfa/choose/", {"method": "totp"})
-            page = "setup"
-        path = f"/tenant/{tenant}/mfa/{page}/"
+            client.submit("/tenant/pagefuzz/mfa/choose/", {"method": "totp"})
+        path = f"/tenant/pagefuzz/mfa/{name}/"
         _, token = client.csrf(path)
         clients[name] = (client, path, token)
     signed_in = Browserless(main_stack.server.url)
@@ -130,7 +127,7 @@ def test_fuzz_second_factor_and_account_forms(main_stack, written, pending_clien
     check(response, client)
     if form != "account":
         # Still only a pending sign-in: no page that needs a signed-in user answers.
-        assert client.http.get("/tenant/acme/account/").status_code == HTTPStatus.FOUND
+        assert client.http.get("/tenant/pagefuzz/account/").status_code == HTTPStatus.FOUND
     written.unchanged()
 
 
