@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -6,9 +7,19 @@ TENANT_ID_VALIDATOR = RegexValidator(
     message="A tenant id is 2–63 characters: lowercase letters, digits and hyphens, not starting with a hyphen.",
     code="invalid_tenant_id",
 )
-ISSUER_VALIDATOR = RegexValidator(
-    r"^[^:]+\Z", message="The issuer cannot contain a colon.", code="invalid_issuer"
-)
+
+
+def validate_issuer(value: str) -> None:
+    """The issuer is shown by authenticator apps and sits in the otpauth URI's label, where a
+    colon separates it from the account: only printable characters (``str.isprintable``: no
+    line break, tab, DEL or invisible format character such as a zero-width space), no colon."""
+    if ":" in value:
+        raise ValidationError("The issuer cannot contain a colon.", code="invalid_issuer")
+    if not value.isprintable():
+        raise ValidationError(
+            "The issuer can only hold printable characters: no line breaks, tabs or invisible characters.",
+            code="invalid_issuer",
+        )
 
 
 class Tenant(models.Model):
@@ -72,10 +83,10 @@ class Tenant(models.Model):
     issuer = models.CharField(
         max_length=64,
         blank=True,
-        validators=[ISSUER_VALIDATOR],
+        validators=[validate_issuer],
         help_text=(
             "The name authenticator apps show next to the account. Leave empty to use the "
-            "tenant's name. At most 64 characters, no colon."
+            "tenant's name. At most 64 printable characters, no colon."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the tenant was created.")

@@ -45,6 +45,8 @@ def test_settings_are_saved(client_a):
         ("email_code_ttl_seconds", 601, "max_value"),
         ("email_resend_seconds", 3601, "max_value"),
         ("issuer", "Acme: SSO", "invalid_issuer"),
+        ("issuer", "Acme\nSSO", "invalid_issuer"),
+        ("issuer", "Acme\u200bSSO", "invalid_issuer"),
         ("issuer", "x" * 65, "max_length"),
         ("lockout_seconds", "soon", "invalid"),
         ("name", "", "required"),

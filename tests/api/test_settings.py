@@ -56,6 +56,12 @@ def test_empty_issuer_goes_back_to_the_name(client, admin, admin_token):
     assert Tenant.objects.get(pk="acme").issuer == ""
 
 
+@pytest.mark.parametrize("issuer", ["Zürich Bank", "東京 銀行 SSO"])
+def test_an_issuer_of_unicode_letters_and_spaces_is_kept(client, admin, admin_token, issuer):
+    assert call(client, "patch", v2("acme", "Settings"), {"issuer": issuer}, token=admin_token).json()["issuer"] == issuer
+    assert Tenant.objects.get(pk="acme").issuer == issuer
+
+
 @pytest.mark.parametrize(
     "body, field",
     [
@@ -67,6 +73,10 @@ def test_empty_issuer_goes_back_to_the_name(client, admin, admin_token):
         ({"emailResendSeconds": 3601}, "emailResendSeconds"),
         ({"issuer": "a:b"}, "issuer"),
         ({"issuer": "x" * 65}, "issuer"),
+        ({"issuer": "Acme\nEU"}, "issuer"),
+        ({"issuer": "Acme\tEU"}, "issuer"),
+        ({"issuer": "Acme\x7fEU"}, "issuer"),
+        ({"issuer": "Ac\u200bme"}, "issuer"),
         ({"issuer": None}, "issuer"),
         ({"mfaMaxAttempts": "5"}, "mfaMaxAttempts"),
         ({"mfaMaxAttempts": 5.0}, "mfaMaxAttempts"),

@@ -1,5 +1,8 @@
 """Tenants: the id, the MFA policy's bounds, and updating it."""
+from importlib import import_module
+
 import pytest
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
@@ -62,9 +65,41 @@ def test_the_issuer_colon_error_has_its_code(db):
     assert [e.code for e in exc.value.error_dict["issuer"]] == ["invalid_issuer"]
 
 
-@pytest.mark.parametrize("issuer", ["A", "a" * 64, "Acme Corp (EU) & Co."])
+@pytest.mark.parametrize("issuer", ["A", "a" * 64, "Acme Corp (EU) & Co.", "Zürich Bank", "東京 銀行", "Ελληνική Τράπεζα"])
 def test_a_good_issuer_is_kept(db, issuer):
     assert tenant_create(tenant_id="issuer-co", name="Issuer Co", issuer=issuer).effective_issuer == issuer
+
+
+# A line break, a tab, DEL, a zero-width space, a right-to-left override, a lone surrogate.
+UNPRINTABLE_ISSUERS = ["Acme\nEU", "Acme\tEU", "Acme\x7f", "Ac\u200bme", "Acme\u202eUE", "Acme\ud800"]
+
+
+@pytest.mark.parametrize("issuer", UNPRINTABLE_ISSUERS)
+def test_an_issuer_with_an_unprintable_character_is_refused(db, issuer):
+    with pytest.raises(ValidationError) as exc:
+        tenant_create(tenant_id="issuer-co", name="Issuer Co", issuer=issuer)
+    assert [e.code for e in exc.value.error_dict["issuer"]] == ["invalid_issuer"]
+    assert not Tenant.objects.exists()
+
+
+@pytest.mark.parametrize("issuer", UNPRINTABLE_ISSUERS)
+def test_updating_to_an_unprintable_issuer_is_refused_and_saves_nothing(tenant, issuer):
+    with pytest.raises(ValidationError) as exc:
+        tenant_update_policy(tenant=tenant, issuer=issuer, mfa_max_attempts=3)
+    assert [e.code for e in exc.value.error_dict["issuer"]] == ["invalid_issuer"]
+    assert Tenant.objects.values_list("issuer", "mfa_max_attempts").get(pk=tenant.pk) == ("", 5)
+
+
+def test_the_migration_makes_a_stored_issuer_printable(tenant_factory):
+    """tenants 0002: an issuer stored before the rule loses its unprintable characters."""
+    printable_issuers = import_module("tenants.migrations.0002_issuer_printable").printable_issuers
+    tenant_factory("bad", issuer="x")
+    tenant_factory("blank-only", issuer="x")
+    tenant_factory("good", issuer="Acme SSO")
+    Tenant.objects.filter(pk="bad").update(issuer="Acme\n\tSSO\u200b")  # as stored before the rule: no validation
+    Tenant.objects.filter(pk="blank-only").update(issuer="\n")
+    printable_issuers(django_apps, None)
+    assert dict(Tenant.objects.values_list("pk", "issuer")) == {"bad": "Acme SSO", "blank-only": "", "good": "Acme SSO"}
 
 
 def test_the_issuer_defaults_to_the_display_name_without_colons(db):
