@@ -5,6 +5,11 @@ import traceback
 
 
 class OneLineFormatter(logging.Formatter):
+    def format(self, record) -> str:
+        # logging.Formatter puts the exception on a line of its own, and a message may carry a
+        # line break of its own (a path, a username): one record stays one line.
+        return super().format(record).replace("\r", " ").replace("\n", " ")
+
     def formatException(self, exc_info) -> str:
         exc_type, exc, tb = exc_info
         where = traceback.extract_tb(tb)[-1] if tb else None
