@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "tenants",
     "accounts",
     "mfa",
+    # After accounts, whose db_worker command (notices re-queued) overrides the library's.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +147,10 @@ STORAGES = {
 vars().update(env.email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# Security notices leave through a durable queue in the database (django-tasks), sent by
+# `manage.py db_worker` beside the web processes (accounts/notifications.py).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # Cookies and headers
 SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)

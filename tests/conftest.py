@@ -10,6 +10,7 @@ from email.policy import default as default_policy
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from accounts.errors import AuthFailure
 from accounts.models import MfaMethod
@@ -183,6 +184,27 @@ def smtp_server(settings):
     sink.controller = controller
     yield sink
     controller.stop()
+
+
+def run_notices(*, limit: int = 100) -> int:
+    """Run the queued tasks that are due (the security notices), the way ``manage.py
+    db_worker`` runs each one: claim, call, record the outcome, through django-tasks-db's
+    public model API. In-process, inside the test's transaction, which the command cannot
+    be (its loop closes the connection). Answers how many ran; a task that raises is
+    recorded as failed and its exception reaches the test."""
+    ran = 0
+    while (row := DBTaskResult.objects.ready().first()) is not None:
+        assert ran < limit, "the queue never drained"
+        row.claim("tests")
+        result = row.task_result
+        try:
+            value = row.task.call(*result.args, **result.kwargs)
+        except Exception as exc:
+            row.set_failed(exc)
+            raise
+        row.set_successful(value)
+        ran += 1
+    return ran
 
 
 def in_parallel(n: int, attempt) -> Counter:

@@ -13,7 +13,7 @@ from accounts.services import password_login, user_update
 from tests.accounts.flows import (
     account_url, form_error_codes, form_error_params, is_signed_in, login_url, password_step,
 )
-from tests.conftest import PASSWORD, freeze_at
+from tests.conftest import PASSWORD, freeze_at, run_notices
 
 NOW = datetime(2030, 2, 2, 10, 0, 0, tzinfo=dt_timezone.utc)
 Kind = AuditEvent.Kind
@@ -103,6 +103,7 @@ def test_the_limit_locks_and_then_the_right_password_is_refused(strict, user_fac
         password_login(tenant=strict, username="bob", password=PASSWORD)
     assert exc.value.code == "locked_out" and exc.value.extra["retry_after"] == 300
     # The lock notice, with the tenant's name.
+    run_notices()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["bob@example.com"] and "Strict Inc" in mail.outbox[0].subject
     assert AuditEvent.objects.filter(user=user, kind=Kind.LOCKOUT).count() == 1

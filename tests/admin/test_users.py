@@ -14,7 +14,7 @@ from mfa.services import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import form_error_codes, manual_key, page_messages, password_step, setup_url
 from accounts.services import user_create
-from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
+from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp, run_notices
 
 Kind = AuditEvent.Kind
 
@@ -85,6 +85,7 @@ def test_reset_mfa_from_the_user_page(client_a, admin_a, tina, client):
     assert not RecoveryCode.objects.filter(user=tina).exists() and not EmailCode.objects.filter(user=tina).exists()
     event = AuditEvent.objects.get(kind=Kind.MFA_RESET)
     assert (event.user, event.actor, event.channel, event.tenant_id) == (tina, admin_a, "admin", "acme")
+    run_notices()
     assert mail.outbox[-1].to == ["tina@example.com"] and "Acme Corp" in mail.outbox[-1].subject
 
     # At the next sign-in tina sets her app up again, with a new secret.

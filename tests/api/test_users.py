@@ -15,7 +15,7 @@ from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from mfa.services import recovery_codes_replace
 from tests.api.helpers import access_token, assert_error, call, v2
-from tests.conftest import PASSWORD, confirm_totp
+from tests.conftest import PASSWORD, confirm_totp, run_notices
 
 USER_KEYS = {"id", "username", "email", "mfaMethod", "mfaEnrolled", "isActive", "isAdmin", "lockedUntil", "createdAt", "lastLoginAt"}
 
@@ -213,6 +213,7 @@ def test_reset_totp(client, admin, admin_token, bob, method):
     assert not RecoveryCode.objects.filter(user=bob).exists()
     assert not EmailCode.objects.filter(user=bob).exists()
     assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": refresh}), 401, "invalid_token")
+    run_notices()
     assert [m.to for m in mail.outbox] == [["bob@example.com"]]
     event = AuditEvent.objects.get(user=bob, kind="mfa_reset")
     assert (event.actor_id, event.channel) == (admin.pk, "api")
@@ -296,6 +297,7 @@ def test_update_refuses_bad_fields_and_changes_nothing(client, admin, admin_toke
         assert field in assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_request")["fields"]
     assert (list(User.objects.order_by("pk").values()), list(TOTPDevice.objects.values())) == before
     assert not AuditEvent.objects.exists()
+    run_notices()
     assert not mail.outbox
 
 

@@ -16,7 +16,7 @@ from accounts.tokens import AMR_OTP, AMR_RECOVERY
 from mfa import crypto, recovery, services, totp
 from mfa.models import RecoveryCode, TOTPDevice
 from mfa.services import code_verify, recovery_codes_left, recovery_codes_regenerate, recovery_codes_replace
-from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at
+from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, run_notices
 
 NOW = datetime(2030, 1, 15, 12, 0, 10, tzinfo=dt_timezone.utc)
 T = NOW.timestamp()
@@ -169,6 +169,7 @@ def test_locking_emails_the_user_with_the_tenant_name(user_factory, tenant_facto
     confirm_totp(user)
     mail.outbox.clear()
     lock(user, 1)
+    run_notices()
     assert len(mail.outbox) == 1
     notice = mail.outbox[0]
     assert notice.to == ["mailme@example.org"]
@@ -246,6 +247,7 @@ def test_a_code_confirms_set_up_and_returns_recovery_codes(user_factory, frozen)
     assert len(result.recovery_codes) == 10
     assert TOTPDevice.objects.get(user=user).confirmed_at is not None
     assert Kind.FACTOR_SETUP in kinds(user)
+    run_notices()
     assert len(mail.outbox) == 1 and user.tenant.name in mail.outbox[0].subject
 
 

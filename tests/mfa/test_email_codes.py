@@ -10,7 +10,7 @@ from accounts.tokens import AMR_OTP
 from mfa import crypto
 from mfa.models import EmailCode
 from mfa.services import code_verify, email_code_send, mask_email
-from tests.conftest import free_port, freeze_at
+from tests.conftest import free_port, freeze_at, run_notices
 from tests.accounts.flows import (
     account_url, code_from_mail, form_error_codes, is_signed_in, logout_url, page_messages, password_step, verify_url,
 )
@@ -257,4 +257,5 @@ def test_wrong_emailed_codes_lock_the_account(client, user_factory, tenant_facto
     assert form_error_codes(response, "code") == ["locked_out"]
     assert not is_signed_in(client, user)
     # The lock notice went through the same SMTP server.
+    run_notices()
     assert any("locked" in m["Subject"] for m in smtp_server.messages)

@@ -25,7 +25,7 @@ from tests.accounts.flows import (
     password_step, png_of_modules, qr_dark_modules, recovery_codes_on_page, setup_url, svg_dark_modules, svg_of, svg_title,
     verify_url,
 )
-from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, require_tool
+from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, require_tool, run_notices
 
 NOW = datetime(2030, 6, 1, 8, 30, 5, tzinfo=dt_timezone.utc)
 
@@ -107,6 +107,7 @@ def test_a_correct_code_confirms_the_app_and_shows_ten_recovery_codes_once(clien
     assert RecoveryCode.objects.filter(user=newcomer, used_at__isnull=True).count() == 10
     assert AuditEvent.objects.filter(user=newcomer, kind=AuditEvent.Kind.FACTOR_SETUP).count() == 1
     # The "factor set up" notice, with the tenant's name.
+    run_notices()
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["jo@example.com"]
     assert "Acme & Co/EU" in mail.outbox[0].subject  # plain text: not HTML-escaped
     assert "Acme & Co/EU" in mail.outbox[0].body and "Authenticator app" in mail.outbox[0].body

@@ -1,0 +1,51 @@
+"""``manage.py db_worker``: django-tasks-db's worker, plus what makes a security notice
+never lost (accounts/notifications.py).
+
+Django lets an app listed earlier in INSTALLED_APPS override a command of a later one (as
+``staticfiles`` does with ``runserver``); this subclass adds, around the library's own loop:
+- a sweeper thread, at start and then every quarter of ``stale_claim_seconds``: notices
+  whose worker died in the middle of a send are made READY again. At start alone is not
+  enough: a worker restarted at once finds its predecessor's claim still young.
+- a database outage does not end the worker: one log line, a short wait, and the loop goes
+  on (the library's loop would exit with a traceback and leave the queue unserved until
+  someone restarts it).
+"""
+import logging
+import threading
+import time
+
+from django.db import InterfaceError, OperationalError, connection, connections
+from django_tasks_db.management.commands import db_worker
+
+from accounts.notifications import notices_requeue_stale, stale_claim_seconds
+
+logger = logging.getLogger("accounts.notifications")
+
+OUTAGE_WAIT_SECONDS = 2
+
+
+class Command(db_worker.Command):
+    help = "Run the task worker (security notices); notices whose worker died are queued again."
+
+    def handle(self, *args, **options) -> None:
+        threading.Thread(target=_sweep_forever, name="notice-sweeper", daemon=True).start()
+        while True:
+            try:
+                return super().handle(*args, **options)
+            except (OperationalError, InterfaceError) as exc:
+                logger.warning("database unavailable (%s): the worker waits and goes on", type(exc).__name__)
+                connections.close_all()
+                time.sleep(OUTAGE_WAIT_SECONDS)
+
+
+def _sweep_forever() -> None:
+    """Requeue stale notices for as long as the worker lives (a daemon thread, with its own
+    database connection, closed after each sweep)."""
+    while True:
+        try:
+            notices_requeue_stale()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("could not look for stale notices (%s)", type(exc).__name__)
+        finally:
+            connection.close()
+        time.sleep(max(stale_claim_seconds() / 4, 1))
