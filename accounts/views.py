@@ -13,6 +13,7 @@ from django.views.generic import FormView, TemplateView, View
 from accounts.audit import RequestContext, audit_record
 from accounts.forms import LoginForm, OperatorTenantForm
 from accounts.models import AuditEvent
+from accounts.ratelimit import RateLimitedPostMixin
 from accounts.services import login_succeeded
 from accounts.tokens import AMR_PASSWORD
 from mfa import pending as pending_login
@@ -52,7 +53,7 @@ def finish_sign_in(request, tenant, user, *, amr) -> HttpResponseRedirect:
 
 
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
-class LoginView(TenantMixin, FormView):
+class LoginView(RateLimitedPostMixin, TenantMixin, FormView):
     template_name = "accounts/login.html"
     form_class = LoginForm
 

@@ -11,6 +11,7 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
+from accounts.ratelimit import RateLimitedPostMixin
 from accounts.views import continue_sign_in, finish_sign_in
 from mfa import pending as pending_login
 from mfa import totp
@@ -47,7 +48,7 @@ class PendingStepMixin(TenantMixin):
             return None
 
 
-class ChooseView(PendingStepMixin, FormView):
+class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "choose"
     template_name = "mfa/choose.html"
     form_class = ChooseForm
@@ -58,7 +59,7 @@ class ChooseView(PendingStepMixin, FormView):
         return continue_sign_in(self.request, self.tenant, self.pending, self.user)
 
 
-class SetupView(PendingStepMixin, FormView):
+class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "setup"
     template_name = "mfa/setup.html"
     form_class = CodeForm
@@ -88,7 +89,7 @@ class SetupView(PendingStepMixin, FormView):
         )
 
 
-class VerifyView(PendingStepMixin, FormView):
+class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "verify"
     template_name = "mfa/verify.html"
 
