@@ -24,10 +24,13 @@ Operators
 
 Scoping
     Tenant admins (``is_tenant_admin``; the services set ``is_staff`` for them) get
-    ``TENANT_ADMIN_PERMISSIONS`` and see only their own tenant: its settings, its users (never
-    operators) and its audit events; another tenant's object URL is a 404
-    (``tenants.admin.TenantScopedAdminMixin``). They cannot create tenants, make superusers or
-    move a user to another tenant (the tenant is fixed at creation for everyone).
+    ``TENANT_ADMIN_PERMISSIONS`` and see only their own tenant: its settings, its users and its
+    audit events; another tenant's object URL is a 404 (``tenants.admin.TenantScopedAdminMixin``).
+    Operators do not exist for them, as in the Users API (``accounts.selectors.users_seen_by``):
+    an operator is not listed or offered as a choice, its URLs are 404, and audit events naming
+    an operator (as user or actor) are hidden whole (``audit_events_seen_by``). They cannot
+    create tenants, make superusers or move a user to another tenant (the tenant is fixed at
+    creation for everyone).
 
 Secrets
     No admin page shows a TOTP secret, a code hash or a refresh token: the ``mfa`` models are
@@ -66,7 +69,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.audit import RequestContext, audit_record
 from accounts.models import AuditEvent, MfaMethod, User
-from accounts.selectors import normalize_username
+from accounts.selectors import audit_events_seen_by, normalize_username, users_seen_by
 from accounts.services import user_create, user_delete, user_reset_mfa, user_set_password, user_unlock, user_update
 from mfa import pending as pending_login
 from mfa.models import TOTPDevice
@@ -333,12 +336,14 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     )
     readonly_fields = ("id", "tenant", "password_link", *mfa_status_fields, "is_staff", "last_login", "created_at")
 
-    # Querysets: scoped by the mixin; operators are never shown to tenant admins.
+    # The queryset, scoped to the tenant by the mixin and to the users the admin may see by
+    # ``users_seen_by``, is what every user page reads: the list and its search, filters and
+    # bulk actions, the object pages (404 otherwise), the autocomplete and raw-id pop-ups.
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("tenant").annotate(
             app_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False))
         )
-        return queryset if is_operator(request) else queryset.filter(is_superuser=False)
+        return users_seen_by(viewer=request.user, users=queryset)
 
     # Pages
     def get_fieldsets(self, request, obj=None):
@@ -544,6 +549,11 @@ class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     fields = ("created_at", "kind", "tenant", "user", "username", "actor", "channel", "ip", "user_agent")
     readonly_fields = fields
     actions = None
+
+    def get_queryset(self, request):
+        """Scoped to the tenant by the mixin; an event naming an operator is hidden from a tenant
+        admin (``audit_events_seen_by``), in the list and as a 404 on its page."""
+        return audit_events_seen_by(viewer=request.user, events=super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False

@@ -1,12 +1,24 @@
-"""Reads of users, always scoped by tenant (Zulip's ``access_user_by_id``)."""
+"""Reads of users, always scoped by tenant (Zulip's ``access_user_by_id``).
+
+Who may see whom: a platform operator (an active superuser) sees everyone; to anyone else an
+operator does not exist, even in the operator's own tenant: not listed, its id a 404, in the
+Users API and the admin alike. That rule is ``sees_operators`` (who sees them) and
+``_operator`` (who they are); ``users_seen_by`` applies it to users and everything that shows
+users to an admin goes through it (``user_list``, ``user_get``, the admin's querysets and choices).
+An audit event that names an operator, as the person it happened to or as the actor, is
+hidden from a non-operator as a whole (``audit_events_seen_by``): blanking only the name
+would still show that someone invisible acted, and operators keep the whole trail.
+The sign-in reads (``user_get_or_none``, ``user_get_by_username``,
+``tenant_and_user_by_username``) are not shown to anyone and must find operators too.
+"""
 import uuid
 from functools import cache
 
 from django.db import connections, router
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import User
+from accounts.models import AuditEvent, User
 from config import sql
 from tenants.models import Tenant
 
@@ -21,8 +33,32 @@ def login_name(username: str) -> str:
     return normalize_username(username)[:150]
 
 
-def user_list(*, tenant) -> QuerySet[User]:
-    return User.objects.filter(tenant=tenant)
+def sees_operators(*, viewer: User) -> bool:
+    """Only an active operator sees operators (a deactivated one keeps ``is_superuser`` but
+    no longer acts as one); the admin also lets exactly these people see every tenant."""
+    return bool(viewer.is_active and viewer.is_superuser)
+
+
+def _operator(via: str = "") -> Q:
+    """Who an operator is, for a queryset of users (``via=""``) or through a foreign key."""
+    return Q(**{f"{via}is_superuser": True})
+
+
+def users_seen_by(*, viewer: User, users: QuerySet[User]) -> QuerySet[User]:
+    """``users`` minus the operators, unless ``viewer`` sees operators: the one rule."""
+    return users if sees_operators(viewer=viewer) else users.exclude(_operator())
+
+
+def audit_events_seen_by(*, viewer: User, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    """``events`` minus those whose user or actor is an operator, unless ``viewer`` sees operators."""
+    if sees_operators(viewer=viewer):
+        return events
+    return events.exclude(_operator("user__")).exclude(_operator("actor__"))
+
+
+def user_list(*, tenant, viewer: User) -> QuerySet[User]:
+    """The tenant's users that ``viewer`` may see (the Users API's list, the admin's choices)."""
+    return users_seen_by(viewer=viewer, users=User.objects.filter(tenant=tenant))
 
 
 def _of(tenant, user: User | None) -> User | None:
@@ -44,11 +80,19 @@ def user_get_or_none(*, tenant, user_id) -> User | None:
     return _of(tenant, sql.get(User, pk=uid, tenant=tenant.pk)) if uid is not None else None
 
 
-def user_get(*, tenant, user_id) -> User:
-    user = user_get_or_none(tenant=tenant, user_id=user_id)
+def user_get(*, tenant, user_id, viewer: User) -> User:
+    """A user of the tenant whom ``viewer`` may see; any other id (another tenant's, an
+    operator's, none at all) is the same 404, so the answer does not tell them apart."""
+    uid = as_uuid(user_id)
+    user = None if uid is None else user_list(tenant=tenant, viewer=viewer).filter(pk=uid).first()
     if user is None:
         raise Http404("No such user.")
-    return user
+    return _of(tenant, user)
+
+
+def audit_event_list(*, tenant, user: User, viewer: User) -> QuerySet[AuditEvent]:
+    """A user's events in the tenant, as ``viewer`` may see them (the Users API's events)."""
+    return audit_events_seen_by(viewer=viewer, events=AuditEvent.objects.filter(tenant=tenant, user=user))
 
 
 def user_get_by_username(*, tenant, username: str) -> User | None:

@@ -9,12 +9,16 @@ a 404 (not a 403 or a redirect), so its existence is not revealed.
 from django.contrib import admin
 from django.http import Http404
 
+from accounts.models import User
+from accounts.selectors import sees_operators, user_list
 from tenants.models import Tenant
 from tenants.services import POLICY_FIELDS, tenant_create, tenant_update_policy
 
 
 def is_operator(request) -> bool:
-    return bool(request.user.is_active and request.user.is_superuser)
+    """The signed-in admin is a platform operator: the people who see operators
+    (``accounts.selectors.sees_operators``) are the ones who see every tenant."""
+    return sees_operators(viewer=request.user)
 
 
 class TenantScopedAdminMixin:
@@ -43,12 +47,10 @@ class TenantScopedAdminMixin:
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if not is_operator(request):
-            from accounts.models import User
-
             if db_field.related_model is Tenant:
                 kwargs["queryset"] = Tenant.objects.filter(pk=request.user.tenant_id)
             elif db_field.related_model is User:
-                kwargs["queryset"] = User.objects.filter(tenant_id=request.user.tenant_id)
+                kwargs["queryset"] = user_list(tenant=request.user.tenant_id, viewer=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_display(self, request):

@@ -40,8 +40,8 @@ from accounts.api.serializers import (
 from accounts.api.throttles import AuthRateThrottle
 from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
-from accounts.models import AuditEvent, MfaMethod
-from accounts.selectors import normalize_username, tenant_and_user_by_username, user_get, user_list
+from accounts.models import MfaMethod
+from accounts.selectors import audit_event_list, normalize_username, tenant_and_user_by_username, user_get, user_list
 from accounts.services import password_login, sign_in_tokens_issue, sign_in_tokens_prepare, user_change, user_create, user_delete
 from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
 from mfa import pending as pending_login
@@ -438,7 +438,7 @@ class UserListView(AdminView):
     serializer_class = UserSerializer
 
     def get_queryset(self):
-        users = user_list(tenant=self.tenant).annotate(
+        users = user_list(tenant=self.tenant, viewer=self.request.user).annotate(
             totp_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False))
         )
         filters = UserFilterInput(data=self.request.query_params)
@@ -488,7 +488,7 @@ class UserListView(AdminView):
 
 class UserDetailView(AdminView):
     def get_object(self):
-        return user_get(tenant=self.tenant, user_id=self.kwargs["user_id"])
+        return user_get(tenant=self.tenant, user_id=self.kwargs["user_id"], viewer=self.request.user)
 
     @extend_schema(
         tags=USERS_TAG,
@@ -550,8 +550,8 @@ class UserEventsView(AdminView):
     serializer_class = AuditEventSerializer
 
     def get_queryset(self):
-        user = user_get(tenant=self.tenant, user_id=self.kwargs["user_id"])
-        return AuditEvent.objects.filter(tenant=self.tenant, user=user)
+        user = user_get(tenant=self.tenant, user_id=self.kwargs["user_id"], viewer=self.request.user)
+        return audit_event_list(tenant=self.tenant, user=user, viewer=self.request.user)
 
     @extend_schema(
         tags=USERS_TAG,

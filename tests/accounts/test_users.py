@@ -55,7 +55,7 @@ def test_selectors_are_scoped_by_tenant(user, tenant_factory):
     from django.http import Http404
 
     with pytest.raises(Http404):
-        user_get(tenant=other, user_id=user.pk)
+        user_get(tenant=other, user_id=user.pk, viewer=user)
 
 
 @pytest.mark.parametrize(
