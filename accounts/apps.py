@@ -12,7 +12,3 @@ class AccountsConfig(AppConfig):
         # ``accounts.services.login_succeeded`` stamps last_login once every factor is done;
         # Django's receiver would write it a second time on each page sign-in.
         user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
-
-        from accounts.tokens import use_hmac_key_checked_once
-
-        use_hmac_key_checked_once()

@@ -2,7 +2,6 @@
 from dataclasses import dataclass
 
 from accounts.models import AuditEvent
-from config import sql
 
 
 @dataclass(frozen=True)
@@ -42,5 +41,7 @@ def audit_event(*, kind: str, tenant_id: str, user=None, username: str = "", act
 
 
 def audit_record(**event) -> AuditEvent:
-    """Write one event (``audit_event``'s arguments): one plain INSERT (config.sql)."""
-    return sql.insert(audit_event(**event))
+    """Write one event (``audit_event``'s arguments)."""
+    row = audit_event(**event)
+    row.save(force_insert=True)
+    return row

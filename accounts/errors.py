@@ -49,6 +49,15 @@ class InvalidCode(AuthFailure):
         )
 
 
+class CodeAlreadyUsed(AuthFailure):
+    """The code last accepted for this user, sent again (a double submit, a second tab): not
+    counted as a failure, so it can lock no one out."""
+
+    code = "code_already_used"
+    status = 401
+    message = "That code has just been used. Wait for a new code and enter that one."
+
+
 class ResendTooSoon(AuthFailure):
     code = "resend_too_soon"
     status = 429

@@ -3,20 +3,19 @@
 Counting is a single conditional UPDATE (``F() + 1`` guarded by "not locked"), never
 read-compare-save, so parallel requests on any number of processes or hosts cannot push
 an account past its limit. An expired lock restarts both counters in the same statement.
-Works for any ``LockoutState`` model: ``User`` and ``UnknownLogin``.
+Works for any ``LockoutState`` model: ``User`` and ``UnknownLogin``. The callers (the
+password step, the code check) hold the row's lock while they judge, and write the count
+and its audit event in one transaction.
 """
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
 from typing import Literal
 
-from django.db import connections, router
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import LockoutState
-from config.sql import prepared_cursor
 
 Counter = Literal["password", "code"]
 _FIELDS = {"password": "failed_password_count", "code": "failed_code_count"}
@@ -24,11 +23,11 @@ _FIELDS = {"password": "failed_password_count", "code": "failed_code_count"}
 
 @dataclass(frozen=True)
 class Attempt:
-    """The outcome of reserving one attempt."""
+    """The outcome of counting one failure."""
 
     allowed: bool  # False: the account was already locked; nothing was counted
     count: int  # failures on this counter, this one included
-    locked_until: datetime | None  # set when this attempt reached the limit
+    locked_until: datetime | None  # set when this failure reached the limit
     limit: int
 
     @property
@@ -50,104 +49,50 @@ def is_locked(state: LockoutState, *, now: datetime | None = None) -> bool:
 def register_failure(
     *, model: type[LockoutState], pk, counter: Counter, limit: int, lockout_seconds: int
 ) -> Attempt:
-    """Count one failure (or reserve one attempt before judging it) in one atomic UPDATE.
+    """Count one failure in one atomic UPDATE, conditional on the row not being locked.
 
-    Returns ``allowed=False`` without counting when the row is locked (then a second
-    statement reads the lock). When the count
+    Returns ``allowed=False`` without counting when the row is locked. When the count
     reaches ``limit`` the row is locked for ``lockout_seconds``. A lock that has expired
-    restarts both counters, so this failure is the first of a new series.
+    restarts both counters, so this failure is the first of a new series. Every right-hand
+    side of the UPDATE reads the row as it was, so "a lock is set" means "an expired lock".
     """
     now = timezone.now()
     field = _FIELDS[counter]
     other = _FIELDS["code" if counter == "password" else "password"]
     lock_at = now + timedelta(seconds=lockout_seconds)
-    # One statement, one round trip: the conditional UPDATE returns the row it wrote. Every
-    # right-hand side reads the row as it was, so "a lock is set" means "an expired lock".
-    conn = connections[router.db_for_write(model)]
-    qn = conn.ops.quote_name
-    f, o, lu = qn(field), qn(other), qn("locked_until")
-    opts = model._meta
-    as_db = opts.get_field("locked_until")
-    sql = (
-        f"UPDATE {qn(opts.db_table)} SET "
-        f"{f} = CASE WHEN {lu} IS NOT NULL THEN 1 ELSE {f} + 1 END, "
-        f"{o} = CASE WHEN {lu} IS NOT NULL THEN 0 ELSE {o} END, "
-        f"{lu} = CASE WHEN {lu} IS NOT NULL THEN %s WHEN {f} >= %s THEN %s ELSE NULL END "
-        f"WHERE {qn(opts.pk.column)} = %s AND ({lu} IS NULL OR {lu} <= %s)"
+    expired = Q(locked_until__isnull=False)
+    counted = model.objects.filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now), pk=pk).update(
+        **{
+            field: Case(When(expired, then=Value(1)), default=F(field) + 1, output_field=IntegerField()),
+            other: Case(When(expired, then=Value(0)), default=F(other), output_field=IntegerField()),
+            "locked_until": Case(
+                When(expired, then=Value(lock_at if limit <= 1 else None)),
+                When(**{f"{field}__gte": limit - 1}, then=Value(lock_at)),
+                default=Value(None),
+                output_field=DateTimeField(),
+            ),
+        }
     )
-    # RETURNING needs PostgreSQL or SQLite >= 3.35; an older SQLite reads the row it wrote.
-    returning = conn.features.can_return_columns_from_insert
-    params = [
-        as_db.get_db_prep_value(lock_at if limit <= 1 else None, conn),
-        limit - 1,
-        as_db.get_db_prep_value(lock_at, conn),
-        opts.pk.get_db_prep_value(pk, conn),
-        as_db.get_db_prep_value(now, conn),
-    ]
-    with prepared_cursor(conn) as cursor:
-        cursor.execute(sql + (f" RETURNING {f}, {lu}" if returning else ""), params)
-        if returning:
-            written = cursor.fetchone()
-        elif cursor.rowcount:
-            cursor.execute(f"SELECT {f}, {lu} FROM {qn(opts.db_table)} WHERE {qn(opts.pk.column)} = %s", params[3:4])
-            written = cursor.fetchone()
-        else:
-            written = None
-    if written is not None:
-        return Attempt(allowed=True, count=written[0], locked_until=_as_datetime(written[1], conn), limit=limit)
     row = model.objects.filter(pk=pk).values(field, "locked_until").first() or {field: 0, "locked_until": None}
-    return Attempt(allowed=False, count=row[field], locked_until=row["locked_until"], limit=limit)
-
-
-def _as_datetime(value, conn) -> datetime | None:
-    """A timestamp as a raw cursor gives it back (SQLite: naive, or text) → an aware datetime."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = parse_datetime(value)
-    return timezone.make_aware(value, conn.timezone) if timezone.is_naive(value) else value
-
-
-def refund(*, model: type[LockoutState], pk, counter: Counter, attempt: Attempt) -> None:
-    """Give back an attempt reserved with ``register_failure`` that turned out not to be judged
-    (the mail server was down, say): one decrement, and the lock it caused is lifted."""
-    if not attempt.allowed:
-        return
-    field = _FIELDS[counter]
-    changes = {field: Case(When(**{f"{field}__gt": 0}, then=F(field) - 1), default=Value(0), output_field=IntegerField())}
-    if attempt.locked_until is not None:
-        changes["locked_until"] = Value(None)
-    model.objects.filter(pk=pk).update(**changes)
+    return Attempt(allowed=bool(counted), count=row[field], locked_until=row["locked_until"], limit=limit)
 
 
 def reset(*, model: type[LockoutState], pk) -> None:
     """A whole sign-in succeeded (every factor), or an admin unlocks: both counters back to
     zero and no lock. Writes only when there is something to clear."""
-    conn = connections[router.db_for_write(model)]
-    opts = model._meta
-    sql = (
-        f'UPDATE "{opts.db_table}" SET "failed_password_count" = 0, "failed_code_count" = 0, "locked_until" = NULL '
-        f'WHERE "{opts.pk.column}" = %s AND ("failed_password_count" > 0 OR "failed_code_count" > 0 OR "locked_until" IS NOT NULL)'
-    )
-    with prepared_cursor(conn) as cursor:
-        cursor.execute(sql, [opts.pk.get_db_prep_value(pk, conn)])
+    model.objects.filter(
+        Q(failed_password_count__gt=0) | Q(failed_code_count__gt=0) | Q(locked_until__isnull=False), pk=pk
+    ).update(failed_password_count=0, failed_code_count=0, locked_until=None)
 
 
-def password_passed(*, model: type[LockoutState], pk, attempt: Attempt) -> None:
-    """The right password (``attempt`` reserved it, counted before the hash was checked):
-    its counter back to zero, and the lock this attempt set if it reached the limit. The code
-    counter stays, so whoever has the password earns no fresh code attempts by signing in
-    again (a right code, ``reset``, or the end of a lockout clears it); so does a lock that a
-    parallel failure set meanwhile."""
-    conn = connections[router.db_for_write(model)]
-    opts = model._meta
-    sets, params = '"failed_password_count" = 0', []
-    if attempt.locked_until is not None:
-        sets += ', "locked_until" = CASE WHEN "locked_until" = %s THEN NULL ELSE "locked_until" END'
-        params.append(opts.get_field("locked_until").get_db_prep_value(attempt.locked_until, conn))
-    sql = f'UPDATE "{opts.db_table}" SET {sets} WHERE "{opts.pk.column}" = %s AND "failed_password_count" > 0'
-    with prepared_cursor(conn) as cursor:
-        cursor.execute(sql, [*params, opts.pk.get_db_prep_value(pk, conn)])
+def password_passed(*, model: type[LockoutState], pk) -> None:
+    """The right password, judged under the row's lock while the account was not locked: the
+    password counter back to zero. The code counter stays, so whoever has the password earns
+    no fresh code attempts by signing in again (a right code, ``reset``, or the end of a
+    lockout clears it). A lock that has expired ends here, with both its counters."""
+    now = timezone.now()
+    model.objects.filter(pk=pk, locked_until__lte=now).update(failed_password_count=0, failed_code_count=0, locked_until=None)
+    model.objects.filter(pk=pk, failed_password_count__gt=0).update(failed_password_count=0)
 
 
 def unlock(*, model: type[LockoutState], pk) -> None:

@@ -1,9 +1,12 @@
+import secrets
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
+from django.utils.crypto import salted_hmac
 
 
 class MfaMethod(models.TextChoices):
@@ -43,6 +46,14 @@ class UserManager(BaseUserManager):
         return self.create_user(username, email, password, tenant=tenant, **extra)
 
 
+def new_security_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+_SESSION_SALT = "gatehouse.accounts.User.session"
+_PENDING_SALT = "gatehouse.accounts.User.pending"
+
+
 class User(AbstractBaseUser, PermissionsMixin, LockoutState):
     """A person who signs in to one tenant. The same username may exist in other tenants."""
 
@@ -73,6 +84,23 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         help_text="The second factor this person must give after their password.",
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the account was created.")
+    security_stamp = models.CharField(
+        max_length=32,
+        default=new_security_stamp,
+        help_text=(
+            "Random; replaced when the password changes or MFA is reset, which ends the person's "
+            "browser sessions and unfinished sign-ins."
+        ),
+    )
+    last_code_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=(
+            "Keyed hash of the last second-factor code accepted: that code sent again is "
+            "'already used', not a failure (a double submit locks no one out)."
+        ),
+    )
 
     objects = UserManager()
 
@@ -90,6 +118,25 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
 
     def __str__(self) -> str:
         return f"{self.username} ({self.tenant_id})"
+
+    def get_session_auth_hash(self) -> str:
+        """Django checks this on every request of a session: it changes with the password (as
+        Django's own does) and with the security stamp, so an MFA reset ends sessions too."""
+        return self._session_hash(settings.SECRET_KEY)
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret)
+
+    def _session_hash(self, secret: str) -> str:
+        return salted_hmac(_SESSION_SALT, f"{self.password}|{self.security_stamp}", secret=secret, algorithm="sha256").hexdigest()
+
+    def sign_in_fingerprint(self) -> str:
+        """What an unfinished sign-in (password passed, factor not yet) is bound to. It changes
+        with the password, the method, the security stamp and last_login, so a pending sign-in
+        dies when any of them changes: above all when a sign-in completes (it is single-use)."""
+        state = f"{self.pk}|{self.password}|{self.mfa_method}|{self.security_stamp}|{self.last_login}"
+        return salted_hmac(_PENDING_SALT, state, algorithm="sha256").hexdigest()[:32]
 
     def get_full_name(self) -> str:
         return self.username
@@ -129,6 +176,7 @@ class AuditEvent(models.Model):
         UNLOCK = "unlock", "Account unlocked"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         LOGOUT = "logout", "Signed out"
+        REFRESH_TOKEN_REUSED = "refresh_token_reused", "Used refresh token presented again"
 
     id = models.BigAutoField(primary_key=True)
     # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).
@@ -176,3 +224,22 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.username} ({self.tenant_id})"
+
+
+class RefreshTokenChain(models.Model):
+    """The refresh tokens of one sign-in: each refresh replaces the token and keeps the chain.
+
+    A chain ends when it is revoked (sign-out, a used token presented again, a password change,
+    an MFA reset) or at ``expires_at``, ``REFRESH_TOKEN_MAX_SECONDS`` after the sign-in that
+    began it, however often it was refreshed. A refresh token names its chain (claim ``chain``);
+    a token whose chain has ended is refused.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text="The tokens' ``chain`` claim.")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_chains", help_text="Whose sign-in.")
+    auth_time = models.DateTimeField(help_text="When the sign-in that began the chain was completed.")
+    expires_at = models.DateTimeField(help_text="No refresh after this, however often the chain was refreshed.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When the chain was ended; its tokens are refused.")
+
+    def __str__(self) -> str:
+        return f"Refresh token chain of {self.user} from {self.auth_time:%Y-%m-%d %H:%M:%S}"

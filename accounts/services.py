@@ -6,15 +6,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts import lockout
-from accounts.audit import RequestContext, audit_event, audit_record
+from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
-from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
+from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User, new_security_stamp
 from accounts.notifications import notify_user
 from accounts.selectors import login_name, normalize_username, user_get_by_username
-from accounts.tokens import refresh_tokens_revoke, token_body, token_pair_new
-from config import sql
+from accounts.tokens import refresh_tokens_revoke, token_pair_issue
 
 Kind = AuditEvent.Kind
 
@@ -124,13 +124,16 @@ def user_update(*, user: User, actor: User | None = None, ctx: RequestContext | 
 
 
 def user_set_password(*, user: User, password: str, actor: User | None = None, ctx: RequestContext | None = None) -> User:
-    """Set a new password: validated, hashed, refresh tokens revoked, audited."""
+    """Set a new password: validated, hashed; the user's sessions, unfinished sign-ins and
+    refresh tokens end (a new security stamp, the chains revoked); audited; the user is told."""
     _validate_password(password, user)
     with transaction.atomic():
         user.set_password(password)
-        user.save(update_fields=["password"])
+        user.security_stamp = new_security_stamp()
+        user.save(update_fields=["password", "security_stamp"])
         refresh_tokens_revoke(user=user)
         audit_record(kind=Kind.PASSWORD_CHANGED, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+        notify_user(user=user, kind="password_changed")
     return user
 
 
@@ -143,21 +146,27 @@ def user_unlock(*, user: User, actor: User | None = None, ctx: RequestContext | 
 
 
 def user_reset_mfa(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> User:
-    """Lost phone: clear the app secret, recovery codes and pending email codes; revoke refresh
-    tokens; audit; tell the user. The method stays, so an app user sets the app up again."""
+    """Lost phone: clear the app secret, recovery codes and pending email codes; end the
+    user's sessions, unfinished sign-ins and refresh tokens; audit; tell the user (the notice
+    is queued in the same transaction, so no mail is sent while the row is held). The method
+    stays, so an app user sets the app up again."""
     from mfa.services import mfa_factors_clear
 
     with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
         mfa_factors_clear(user=user)
+        user.security_stamp = new_security_stamp()
+        user.save(update_fields=["security_stamp"])
         refresh_tokens_revoke(user=user)
         audit_record(kind=Kind.MFA_RESET, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
-    notify_user(user=user, kind="mfa_reset")
+        notify_user(user=user, kind="mfa_reset")
     return user
 
 
 def user_delete(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> None:
+    """The user and their factors go; their refresh-token chains go with them (cascade), so
+    their refresh tokens stop working; their audit events stay."""
     with transaction.atomic():
-        refresh_tokens_revoke(user=user)
         user.delete()
 
 
@@ -169,39 +178,57 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     ``username`` in ``tenant``, or None, when the caller has read it already (the API, with
     the tenant: ``tenant_and_user_by_username``); else it is read here.
 
-    The attempt is counted *before* the hash is checked (one conditional UPDATE; no row lock
-    held across Argon2), so parallel guesses cannot exceed the limit; a success gives it back
-    (the password counter only: failed codes stay counted until a right code).
-    An unknown username is counted the same way on an ``UnknownLogin`` row and costs one
-    dummy hash, so neither the answer nor the time tells whether the user exists.
+    django-otp's shape: lock the row → allowed? → verify → count or reset, in one
+    transaction, so the count and its audit event are written together or not at all, and
+    parallel attempts on one account are judged one after the other (never past the limit,
+    and a right password never leaves behind a lock a parallel attempt set). An unknown
+    username is counted the same way on an ``UnknownLogin`` row and costs one dummy hash, so
+    neither the answer nor the time tells whether the user exists; the "locked" notice of a
+    real user is only queued here (``notify_user``), never mailed inside the request.
+    Returns the user as read under the lock. Raises ``LockedOut`` or ``InvalidCredentials``.
     """
     name = login_name(username)
     password = password if isinstance(password, str) else ""
     if user is _READ_HERE:
         user = user_get_by_username(tenant=tenant, username=name)
-    model, pk = (User, user.pk) if user is not None else (UnknownLogin, _unknown_login_pk(tenant, name))
-    attempt = lockout.register_failure(
-        model=model,
-        pk=pk,
-        counter="password",
-        limit=tenant.password_max_attempts,
-        lockout_seconds=tenant.lockout_seconds,
-    )
-    if not attempt.allowed:
-        raise LockedOut(lockout.seconds_left(attempt.locked_until))
-    if user is not None and user.check_password(password) and user.is_active:
-        lockout.password_passed(model=User, pk=user.pk, attempt=attempt)
-        user.failed_password_count = 0
-        user.locked_until = None
-        return user
+    passed = False
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user.pk).first() if user is not None else None
+        state = user or UnknownLogin.objects.select_for_update().get(pk=_unknown_login_pk(tenant, name))
+        wait = lockout.seconds_left(state.locked_until)
+        if not wait:
+            passed = _password_matches(user, password)
+            if passed:
+                lockout.password_passed(model=User, pk=user.pk)
+            else:
+                _password_failure(tenant=tenant, state=state, user=user, name=name, ctx=ctx)
+    if wait:
+        raise LockedOut(wait)
+    if not passed:
+        raise InvalidCredentials()
+    user.tenant = tenant
+    user.refresh_from_db(fields=["failed_password_count", "failed_code_count", "locked_until"])
+    return user
+
+
+def _password_matches(user: User | None, password: str) -> bool:
     if user is None:
         make_password(password)  # the same cost as checking a real hash
+        return False
+    return user.check_password(password) and user.is_active
+
+
+def _password_failure(*, tenant, state, user: User | None, name: str, ctx: RequestContext | None) -> None:
+    """Count a wrong password and audit it; at the limit, audit the lock and queue the notice."""
+    attempt = lockout.register_failure(
+        model=type(state), pk=state.pk, counter="password", limit=tenant.password_max_attempts,
+        lockout_seconds=tenant.lockout_seconds,
+    )
     audit_record(kind=Kind.LOGIN_FAILURE, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
     if attempt.locked_until is not None:
         audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
         if user is not None:
             notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
-    raise InvalidCredentials()
 
 
 def _unknown_login_pk(tenant, name: str) -> int:
@@ -215,41 +242,35 @@ def _unknown_login_pk(tenant, name: str) -> int:
         return UnknownLogin.objects.get(tenant=tenant, username=name).pk
 
 
-def login_succeeded(*, user: User, ctx: RequestContext | None = None) -> None:
-    """The whole sign-in (every factor) is done: stamp last_login and audit it, together
-    (one statement on PostgreSQL). The pages' hand-off; the API's is ``sign_in_tokens_issue``."""
-    sql.write_together(*login_writes(user=user, ctx=ctx))
-
-
-def login_writes(*, user: User, ctx: RequestContext | None = None, also: tuple = ()) -> list:
-    """The statements of a completed sign-in, not yet run: last_login, the audit event, and
-    ``also`` (more unsaved rows of this sign-in: the API's refresh token), to be written
-    together (``config.sql.write_together``, or ``write_if`` behind a replay guard).
+def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
+    """The whole sign-in (every factor) is done: stamp last_login and audit it, together.
+    Changing last_login also ends every unfinished sign-in of the user
+    (``User.sign_in_fingerprint``): an mfaToken or a pending page sign-in completes once.
 
     The only place last_login is written: Django's own ``update_last_login`` receiver is
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    user.last_login = now
-    return [
-        sql.update_statement(User, user.pk, last_login=now),
-        sql.insert_statement(audit_event(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)),
-        *(sql.insert_statement(row) for row in also),
-    ]
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(last_login=now)
+        user.last_login = now
+        audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
 
 
-def sign_in_tokens_prepare(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> tuple[list, dict]:
-    """The API's hand-off after every required factor, not yet written: the statements that
-    stamp, audit and record the token pair (``login_writes``), and the token body, which is
-    good only once they are written."""
-    refresh, row = token_pair_new(user=user, amr=amr)
-    return login_writes(user=user, ctx=ctx, also=(row,)), token_body(refresh)
-
-
-def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
-    """``sign_in_tokens_prepare``, written (inside a caller's transaction, part of it)."""
-    writes, body = sign_in_tokens_prepare(user=user, amr=amr, ctx=ctx)
-    sql.write_together(*writes)
-    return body
+def sign_in_tokens_issue(
+    *, user: User, amr: list[str], ctx: RequestContext | None = None, checked: str | None = None
+) -> dict:
+    """The API's hand-off after every required factor: ``sign_in_record`` and a new token
+    chain, in one transaction. ``checked``: the user's ``get_session_auth_hash()`` (password
+    and security stamp) as it was when the password was checked in an earlier transaction;
+    the tokens are issued only if neither changed since (a password change or an MFA reset
+    meanwhile), checked under the user's row lock, which every revocation takes too."""
+    with transaction.atomic():
+        if checked is not None:
+            current = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
+            if current is None or not constant_time_compare(current.get_session_auth_hash(), checked):
+                raise InvalidCredentials()
+        sign_in_record(user=user, ctx=ctx)
+        return token_pair_issue(user=user, amr=amr)
 
 
 def user_change(

@@ -14,7 +14,7 @@ from accounts.audit import RequestContext, audit_record
 from accounts.forms import LoginForm, OperatorTenantForm
 from accounts.models import AuditEvent
 from accounts.ratelimit import RateLimitedPostMixin
-from accounts.services import login_succeeded
+from accounts.services import sign_in_record
 from accounts.tokens import AMR_PASSWORD
 from mfa import pending as pending_login
 from mfa.services import enrollment_needed, recovery_codes_left, recovery_codes_regenerate, totp_confirmed
@@ -42,13 +42,14 @@ def continue_sign_in(request, tenant, pending, user) -> HttpResponseRedirect:
     step = enrollment_needed(user, enroll=pending.enroll)
     if step:
         return redirect(f"mfa:{step}", tenant_id=tenant.id)
+    sign_in_record(user=user, ctx=RequestContext.from_request(request, channel="web"))
     return finish_sign_in(request, tenant, user, amr=AMR_PASSWORD)
 
 
 def finish_sign_in(request, tenant, user, *, amr) -> HttpResponseRedirect:
+    """The session hand-off of a sign-in already recorded (``sign_in_record``)."""
     next_url = request.session.pop(NEXT_SESSION_KEY, None)
     pending_login.complete_session_login(request, user, amr=amr)
-    login_succeeded(user=user, ctx=RequestContext.from_request(request, channel="web"))
     return HttpResponseRedirect(safe_next(request, next_url) or reverse("accounts:account", kwargs={"tenant_id": tenant.id}))
 
 

@@ -228,6 +228,9 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "TOKEN_OBTAIN_SERIALIZER": None,
 }
+# A refresh-token chain ends this long after the sign-in that began it, however often it is
+# refreshed (each refresh token lives REFRESH_TOKEN_SECONDS, never past the chain's end).
+REFRESH_TOKEN_MAX_SECONDS = env.int("REFRESH_TOKEN_MAX_SECONDS", default=30 * 24 * 3600)
 if JWT_ALGORITHM == "RS256" and not SIMPLE_JWT["VERIFYING_KEY"]:
     raise ImproperlyConfigured("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY and JWT_PUBLIC_KEY.")
 

@@ -42,7 +42,7 @@ class EmailCode(models.Model):
 
 
 class RecoveryCode(models.Model):
-    """A single-use recovery code, stored only as a salted hash."""
+    """A single-use recovery code, stored only as a keyed hash (HMAC under a key from SECRET_KEY)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -50,7 +50,7 @@ class RecoveryCode(models.Model):
         related_name="recovery_codes",
         help_text="Whose code this is.",
     )
-    code_hash = models.CharField(max_length=100, help_text="salt$sha256 of the code.")
+    code_hash = models.CharField(max_length=100, help_text="HMAC-SHA256 of the user's id and the normalized code.")
     used_at = models.DateTimeField(null=True, blank=True, help_text="When it was used; a used code is refused.")
 
     def __str__(self) -> str:

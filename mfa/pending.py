@@ -7,19 +7,14 @@ which rotates the session key, or in tokens minted by ``accounts.tokens``.
 """
 import time
 from dataclasses import asdict, dataclass
-from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.core import signing
-from django.db import connections, router
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import User
 from accounts.selectors import as_uuid
-from config import sql
-from mfa.models import TOTPDevice
-from tenants.models import Tenant
 
 SESSION_KEY = "gatehouse_pending"
 AMR_SESSION_KEY = "gatehouse_amr"
@@ -40,12 +35,11 @@ class Pending:
         return time.time() - self.started_at > settings.MFA_PENDING_SECONDS
 
 
-def user_fingerprint(user) -> str:
-    return salted_hmac(TOKEN_SALT, f"{user.pk}|{user.password}|{user.mfa_method}").hexdigest()[:24]
-
-
 def _valid_for(pending: Pending | None, user) -> bool:
-    return pending is not None and not pending.expired and pending.fingerprint == user_fingerprint(user)
+    """Unexpired and bound to the user's current state (``User.sign_in_fingerprint``: a
+    completed sign-in, a password change or an MFA reset ends it). ``code_verify`` checks
+    the same again under the user's row lock."""
+    return pending is not None and not pending.expired and constant_time_compare(pending.fingerprint, user.sign_in_fingerprint())
 
 
 # --- the browser -------------------------------------------------------------------------
@@ -53,7 +47,7 @@ def _valid_for(pending: Pending | None, user) -> bool:
 def session_start(request, user) -> Pending:
     """Begin a pending sign-in in a fresh session (the old key is discarded)."""
     request.session.cycle_key()
-    pending = Pending(str(user.pk), user.tenant_id, time.time(), user_fingerprint(user))
+    pending = Pending(str(user.pk), user.tenant_id, time.time(), user.sign_in_fingerprint())
     session_save(request, pending)
     return pending
 
@@ -104,7 +98,7 @@ def complete_session_login(request, user, *, amr: list[str]) -> None:
 # --- the API -----------------------------------------------------------------------------
 
 def token_issue(user, *, enroll: str = "") -> str:
-    pending = Pending(str(user.pk), user.tenant_id, time.time(), user_fingerprint(user), enroll)
+    pending = Pending(str(user.pk), user.tenant_id, time.time(), user.sign_in_fingerprint(), enroll)
     return signing.dumps(asdict(pending), salt=TOKEN_SALT, compress=True)
 
 
@@ -120,30 +114,14 @@ def token_read(token: str, *, tenant_id: str) -> Pending | None:
     return pending if pending.tenant_id == tenant_id else None
 
 
-@cache
-def _user_sql() -> str:
-    return (
-        f'SELECT {sql.columns(User, "u")}, {sql.columns(Tenant, "t")}, {sql.columns(TOTPDevice, "d")} '
-        f'FROM "{User._meta.db_table}" u JOIN "{Tenant._meta.db_table}" t ON t."id" = u."tenant_id" '
-        f'LEFT JOIN "{TOTPDevice._meta.db_table}" d ON d."user_id" = u."id" WHERE u."id" = %s AND u."tenant_id" = %s'
-    )
-
-
 def token_user(token: str, *, tenant_id: str):
-    """The pending sign-in an mfaToken stands for, its user (with the tenant) and the user's
-    app row (or None), read in one statement and checked against the user's current state;
-    or (None, None, None)."""
+    """The pending sign-in an mfaToken stands for and its user (with the tenant), checked
+    against the user's current state; or (None, None)."""
     pending = token_read(token, tenant_id=tenant_id)
     uid = as_uuid(pending.user_id) if pending is not None else None
     if uid is None:
-        return None, None, None
-    conn = connections[router.db_for_read(User)]
-    with sql.prepared_cursor(conn) as cursor:
-        cursor.execute(_user_sql(), [sql.prep(User, "pk", uid, conn), str(tenant_id)])
-        row = cursor.fetchone()
-    if row is None:
-        return None, None, None
-    user, user.tenant, device = sql.load_joined(row, User, Tenant, TOTPDevice, conn=conn)
-    if not user.is_active or not _valid_for(pending, user):
-        return None, None, None
-    return pending, user, device
+        return None, None
+    user = User.objects.select_related("tenant").filter(pk=uid, tenant_id=tenant_id).first()
+    if user is None or not user.is_active or not _valid_for(pending, user):
+        return None, None
+    return pending, user

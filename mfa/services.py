@@ -7,27 +7,29 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts import lockout
 from accounts.audit import RequestContext, audit_record
-from accounts.errors import EmailUnavailable, InvalidCode, LockedOut, ResendTooSoon
+from accounts.errors import AuthFailure, CodeAlreadyUsed, EmailUnavailable, InvalidCode, InvalidMfaToken, LockedOut, ResendTooSoon
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.notifications import notify_user, render_mail
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
-from config import sql
 from mfa import crypto, recovery, totp
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 
 logger = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
+
+# At most this many emailed codes are live per user: a new send retires the oldest.
+EMAIL_CODES_LIVE = 3
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,7 @@ def mask_email(email: str) -> str:
 
 
 def totp_confirmed(user: User) -> bool:
-    """Asked by every app user's password step: one plain statement (``config.sql``)."""
-    device = sql.get(TOTPDevice, user=user.pk)
-    return device is not None and device.confirmed_at is not None
+    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
 
 
 def enrollment_needed(user: User, *, enroll: str = "") -> str:
@@ -63,20 +63,24 @@ def enrollment_needed(user: User, *, enroll: str = "") -> str:
 # --- authenticator app set-up --------------------------------------------------------------
 
 def totp_device_begin(*, user: User) -> str:
-    """The secret being set up (a new one unless set-up is already under way). Plain, for display only."""
-    device = TOTPDevice.objects.filter(user=user).first()
-    if device is not None and device.confirmed_at is None:
+    """The secret being set up: a new one, or the one already being set up, so parallel calls
+    all answer the same secret (the app row is unique per user: of two parallel creations one
+    wins and the other reads it). Plain, for display only. Raises ``ValueError`` when the app
+    is already set up."""
+    with transaction.atomic():
+        device, _created = TOTPDevice.objects.get_or_create(
+            user=user, defaults={"secret_encrypted": crypto.encrypt(totp.generate_secret())}
+        )
+        if device.confirmed_at is not None:
+            raise ValueError("The app is already set up; reset MFA first.")
         try:
             return crypto.decrypt(device.secret_encrypted)
-        except crypto.InvalidToken:
-            pass
-    if device is not None and device.confirmed_at is not None:
-        raise ValueError("The app is already set up; reset MFA first.")
-    secret = totp.generate_secret()
-    TOTPDevice.objects.update_or_create(
-        user=user, defaults={"secret_encrypted": crypto.encrypt(secret), "confirmed_at": None, "last_step": 0}
-    )
-    return secret
+        except crypto.InvalidToken:  # made under keys no longer configured: start again
+            secret = totp.generate_secret()
+            TOTPDevice.objects.filter(pk=device.pk, confirmed_at__isnull=True).update(
+                secret_encrypted=crypto.encrypt(secret), last_step=0
+            )
+            return secret
 
 
 def totp_provisioning(*, user: User, secret: str) -> dict:
@@ -89,13 +93,21 @@ def totp_provisioning(*, user: User, secret: str) -> dict:
     }
 
 
+# --- recovery codes ------------------------------------------------------------------------
+
+def _recovery_hash(user: User, code: str) -> str:
+    """A recovery code at rest: a keyed hash (HMAC under a key from SECRET_KEY), so a database
+    dump alone cannot test guesses, and a code is found by equality in one statement."""
+    return crypto.keyed_hash(f"{user.pk}:{code}", purpose="recovery-code")
+
+
 def recovery_codes_replace(*, user: User) -> list[str]:
     """A new set of recovery codes; the old set stops working. Returns the plain codes, once."""
     codes = [recovery.generate_code() for _ in range(settings.MFA_RECOVERY_CODE_COUNT)]
     with transaction.atomic():
         RecoveryCode.objects.filter(user=user).delete()
         RecoveryCode.objects.bulk_create(
-            [RecoveryCode(user=user, code_hash=crypto.salted_hash(recovery.normalize(c))) for c in codes]
+            [RecoveryCode(user=user, code_hash=_recovery_hash(user, recovery.normalize(c))) for c in codes]
         )
     return codes
 
@@ -120,46 +132,56 @@ def mfa_factors_clear(*, user: User) -> None:
 
 # --- emailed codes -------------------------------------------------------------------------
 
-def email_code_send(*, user: User, ctx: RequestContext | None = None) -> dict:
-    """Create and mail a code, honouring the tenant's resend gap across processes (row lock).
+def _email_hash(user: User, code: str) -> str:
+    return crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code")
 
-    Raises ``ResendTooSoon`` or ``EmailUnavailable`` (then nothing is written).
+
+def email_code_send(*, user: User, ctx: RequestContext | None = None) -> dict:
+    """Create and mail a code, honouring the tenant's resend gap across processes.
+
+    The gap is checked and the code stored under the user's row lock, which is released
+    before the mail goes out: no lock is held while the mail server answers, however slowly.
+    The user is waiting for this code, so it is sent here rather than queued; when it cannot
+    be sent, the stored code is taken back and ``EmailUnavailable`` raised (nothing counted,
+    so the next try is not "too soon"). At most ``EMAIL_CODES_LIVE`` codes are live: a new
+    one retires the oldest. Raises ``ResendTooSoon`` or ``EmailUnavailable``.
     Returns ``{"sentTo", "resendAfter"}``.
     """
     tenant = user.tenant
-    now = timezone.now()
+    code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        now = timezone.now()
         last = EmailCode.objects.filter(user=user).order_by("-created_at").values_list("created_at", flat=True).first()
         if last is not None and tenant.email_resend_seconds:
             wait = tenant.email_resend_seconds - (now - last).total_seconds()
             if wait > 0:
                 raise ResendTooSoon(int(wait + 0.999))
-        code = f"{secrets.randbelow(10**6):06d}"
-        EmailCode.objects.create(
+        sent = EmailCode.objects.create(
             user=user,
-            code_hash=crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code"),
+            code_hash=_email_hash(user, code),
             created_at=now,
             expires_at=now + timedelta(seconds=tenant.email_code_ttl_seconds),
         )
-        subject, body = render_mail(
-            "mfa/email/code",
-            {"user": user, "tenant": tenant, "code": code, "sent_at": now, "minutes": max(tenant.email_code_ttl_seconds // 60, 1), "seconds": tenant.email_code_ttl_seconds},
-        )
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
-        except Exception:
-            logger.warning("could not email a sign-in code to user %s", user.pk)
-            transaction.set_rollback(True)
-            raise EmailUnavailable() from None
+        live = EmailCode.objects.filter(user=user).order_by("-created_at", "-pk").values_list("pk", flat=True)
+        EmailCode.objects.filter(user=user).exclude(pk__in=list(live[:EMAIL_CODES_LIVE])).delete()
+    subject, body = render_mail(
+        "mfa/email/code",
+        {"user": user, "tenant": tenant, "code": code, "sent_at": now, "minutes": max(tenant.email_code_ttl_seconds // 60, 1), "seconds": tenant.email_code_ttl_seconds},
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    except Exception:
+        logger.warning("could not email a sign-in code to user %s", user.pk)
+        EmailCode.objects.filter(pk=sent.pk).delete()
+        raise EmailUnavailable() from None
     return {"sentTo": mask_email(user.email), "resendAfter": tenant.email_resend_seconds}
 
 
 def _email_code_consume(user: User, code: str) -> bool:
-    digest = crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code")
-    now = timezone.now()
+    digest = _email_hash(user, code)
     matched = False
-    for stored in EmailCode.objects.filter(user=user, expires_at__gt=now).values_list("code_hash", flat=True):
+    for stored in EmailCode.objects.filter(user=user, expires_at__gt=timezone.now()).values_list("code_hash", flat=True):
         matched |= hmac.compare_digest(stored.encode(), digest.encode())
     if matched:
         EmailCode.objects.filter(user=user).delete()  # the first code used ends them all
@@ -167,150 +189,92 @@ def _email_code_consume(user: User, code: str) -> bool:
 
 
 def _recovery_code_consume(user: User, code: str) -> bool:
-    found = None
-    for pk, stored in RecoveryCode.objects.filter(user=user, used_at__isnull=True).values_list("pk", "code_hash"):
-        if crypto.salted_hash_matches(code, stored) and found is None:
-            found = pk
-    if found is None:
-        return False
-    return RecoveryCode.objects.filter(pk=found, used_at__isnull=True).update(used_at=timezone.now()) == 1
+    """Use a recovery code once: the look-up and the write are one conditional UPDATE."""
+    used = RecoveryCode.objects.filter(user=user, code_hash=_recovery_hash(user, code), used_at__isnull=True)
+    return used.update(used_at=timezone.now()) == 1
 
 
 # --- the one place a code is judged --------------------------------------------------------
+
+def _last_code_hash(user: User, raw: str) -> str:
+    """The keyed hash remembered of an accepted code (``User.last_code_hash``), of the code as
+    judged (digits without spaces, or a normalized recovery code)."""
+    code = totp.normalize_code(raw) or recovery.normalize(raw)
+    return crypto.keyed_hash(f"{user.pk}:{code}", purpose="last-code") if code else ""
+
 
 def code_verify(
     *,
     user: User,
     code: str,
     enroll: str = "",
+    fingerprint: str | None = None,
     ctx: RequestContext | None = None,
     unix_time: float | None = None,
-    on_success: Callable[[Verified], tuple[list, Any]] | None = None,
-    read: tuple[User, TOTPDevice | None] | None = None,
+    on_success: Callable[["Verified"], Any] | None = None,
 ) -> Verified:
-    """Judge one code for ``user`` and count it: the one home of this rule.
+    """Judge one code for ``user`` and count it: the one home of this rule, one road for every
+    factor, page and API.
 
-    Holds the user's row lock for the judgement (microseconds, no hashing), so parallel
-    requests are judged one at a time and never more than the tenant's limit. Accepts,
-    by the pending step: an app code (replay-proof), an emailed code, or a recovery code.
-    ``on_success(result)`` (the API's token hand-off) answers the sign-in's writes and a
-    hand-off value (``accounts.services.sign_in_tokens_prepare``); the writes are made with
-    the accepted code, in the same commit, and the value is ``result.handoff``. A refused
-    code is counted and committed before the error is raised. Raises ``LockedOut`` or
+    In one transaction, holding the user's row lock (parallel requests are judged one at a
+    time, never past the tenant's limit): the pending sign-in still valid? (``fingerprint``,
+    the pending sign-in's ``User.sign_in_fingerprint``: a completed sign-in, a password
+    change or an MFA reset ends it) → locked? → judge (an app code, replay-proof; an emailed
+    code; or a recovery code) → reset the counters and call ``on_success(result)`` (the
+    caller's sign-in record or token hand-off: it commits with the accepted code, and its
+    answer is ``result.handoff``), or count the failure with its audit event. The code last
+    accepted, sent again, is ``CodeAlreadyUsed`` and is not counted. Notices are queued in
+    the same transaction. Raises ``InvalidMfaToken``, ``LockedOut``, ``CodeAlreadyUsed`` or
     ``InvalidCode``.
-
-    The common case, a right app code for a clean account, takes a shorter road to the same
-    outcome (``_totp_fast``): no row lock, one read and one write. Anything else, or
-    anything that changed under it, is judged here under the lock. ``read``: the user's row
-    and app row as this request has just read them (no lock), which saves that read.
     """
     tenant = user.tenant
     method = enroll or user.mfa_method
     unix_time = time.time() if unix_time is None else unix_time
-    if method == MfaMethod.TOTP and not enroll:
-        result = _totp_fast(user, code, unix_time=unix_time, on_success=on_success, read=read)
-        if result is not None:
-            return result
+    refused: AuthFailure | None = None
     with transaction.atomic():
-        state, device = _lock_state(user, with_device=method == MfaMethod.TOTP)
-        if lockout.seconds_left(state.locked_until):
-            raise LockedOut(lockout.seconds_left(state.locked_until))
-        result = _judge(user, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx, device=device)
+        state = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
+        if state is None or (fingerprint is not None and not constant_time_compare(state.sign_in_fingerprint(), fingerprint)):
+            raise InvalidMfaToken()
+        state.tenant = tenant
+        wait = lockout.seconds_left(state.locked_until)
+        if wait:
+            raise LockedOut(wait)
+        result = _judge(state, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
         if result is not None:
-            # The row is locked, so its state is current: a clean row needs no UPDATE (one write per verify).
-            if state.failed_code_count or state.failed_password_count or state.locked_until:
-                lockout.reset(model=User, pk=user.pk)
+            lockout.reset(model=User, pk=user.pk)
+            User.objects.filter(pk=user.pk).update(last_code_hash=_last_code_hash(user, code))
+            user.mfa_method = state.mfa_method
             if on_success is not None:
-                writes, handoff = on_success(result)
-                sql.write_together(*writes)
-                result = replace(result, handoff=handoff)
+                result = replace(result, handoff=on_success(result))
+            if enroll or result.recovery_codes is not None:
+                notify_user(user=state, kind="factor_setup", method=MfaMethod(method).label)
+        elif state.last_code_hash and constant_time_compare(_last_code_hash(user, code), state.last_code_hash):
+            refused = CodeAlreadyUsed()
         else:
-            attempt = lockout.register_failure(
-                model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
-            )
-            audit_record(kind=Kind.CODE_FAILURE, tenant_id=tenant.id, user=user, ctx=ctx)
-            if attempt.locked_until is not None:
-                audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, ctx=ctx)
-    if result is None:
-        if attempt.locked_until is not None:
-            notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
-            raise LockedOut(lockout.seconds_left(attempt.locked_until))
-        raise InvalidCode(attempt.remaining)
-    if enroll or result.recovery_codes is not None:
-        notify_user(user=user, kind="factor_setup", method=MfaMethod(method).label)
+            refused = _code_failure(state, ctx=ctx)
+    if refused is not None:
+        raise refused
     return result
 
 
-def _totp_fast(user: User, raw: str, *, unix_time: float, on_success, read=None) -> Verified | None:
-    """A right code from a confirmed app, for an account with no failure counted and no
-    lock: accepted with one read and ONE write and no row lock; else None, and
-    ``code_verify`` judges it under the lock (and counts it, if it is refused).
-
-    The read (the user's lockout state and the app, one statement) takes no lock. The write
-    is ``config.sql.write_if``: the replay guard (the conditional UPDATE of the app's last
-    step, which here also requires that no lock was set meanwhile) and, only if it matched,
-    the sign-in's writes; one statement on PostgreSQL. A step already used, a lock set by a
-    parallel request, or anything else that changed since the read makes the guard miss,
-    and then nothing is written. A clean account needs no counter reset; a parallel failure
-    counted after the read stays counted, as if it came after this success."""
-    code = totp.normalize_code(raw)
-    if code is None:
-        return None
-    state, device = read or _lock_state(user, with_device=True, lock=False)
-    if device is None or device.confirmed_at is None:
-        return None
-    if state.failed_code_count or state.failed_password_count or state.locked_until:
-        return None
-    try:
-        secret = crypto.decrypt(device.secret_encrypted)
-    except crypto.InvalidToken:
-        return None
-    step = totp.match_step(secret, code, unix_time=unix_time)
-    if step is None:
-        return None
-    result = Verified(amr=AMR_OTP)
-    writes, handoff = on_success(result) if on_success is not None else ([], None)
-    if not sql.write_if(_totp_step_claim_statement(device, step, unlocked=True), *writes):
-        return None
-    return replace(result, handoff=handoff)
-
-
-@cache
-def _lock_state_sql(with_device: bool, lock: str) -> str:
-    users, devices = User._meta.db_table, TOTPDevice._meta.db_table
-    if not with_device:
-        return f'SELECT {sql.columns(User, "u")} FROM "{users}" u WHERE u."id" = %s {lock}'
-    return (
-        f'SELECT {sql.columns(User, "u")}, {sql.columns(TOTPDevice, "d")} FROM "{users}" u '
-        f'LEFT JOIN "{devices}" d ON d."user_id" = u."id" WHERE u."id" = %s {lock}'
+def _code_failure(user: User, *, ctx) -> AuthFailure:
+    """Count a wrong code and audit it; at the limit, audit the lock and queue the notice."""
+    tenant = user.tenant
+    attempt = lockout.register_failure(
+        model=User, pk=user.pk, counter="code", limit=tenant.mfa_max_attempts, lockout_seconds=tenant.lockout_seconds
     )
+    audit_record(kind=Kind.CODE_FAILURE, tenant_id=tenant.id, user=user, ctx=ctx)
+    if attempt.locked_until is None:
+        return InvalidCode(attempt.remaining)
+    audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, ctx=ctx)
+    notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
+    return LockedOut(lockout.seconds_left(attempt.locked_until))
 
 
-def _lock_state(user: User, *, with_device: bool, lock: bool = True) -> tuple[User, TOTPDevice | None]:
-    """Lock the user's row and read it as it is now (lockout state included); for an app
-    code, the app's row comes with it in the same statement (one round trip, no ORM).
-    ``lock=False``: the same read without the lock (``_totp_fast``).
-
-    Only the user's row is locked. A joined row read after waiting for that lock may be
-    older than the lock's holder left it; for a confirmed app that is harmless (its secret
-    never changes, a replaced app has a new id, and the replay guard is the conditional
-    UPDATE on the current row), so only an unconfirmed or missing app is read again."""
-    conn = connections[router.db_for_write(User)]
-    lock = conn.ops.for_update_sql(of=("u",)) if lock and conn.features.has_select_for_update else ""
-    with sql.prepared_cursor(conn) as cursor:
-        cursor.execute(_lock_state_sql(with_device, lock), [sql.prep(User, "pk", user.pk, conn)])
-        row = cursor.fetchone()
-    if not with_device:
-        return sql.load(User, row, conn), None
-    state, device = sql.load_joined(row, User, TOTPDevice, conn=conn)
-    if device is None or device.confirmed_at is None:
-        return state, TOTPDevice.objects.filter(user=user).first()
-    return state, device
-
-
-def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, ctx, device: TOTPDevice | None) -> Verified | None:
+def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, ctx) -> Verified | None:
     code = totp.normalize_code(raw)
     if method == MfaMethod.TOTP:
+        device = TOTPDevice.objects.filter(user=user).first()
         if device is None:
             return None
         if code is not None:
@@ -338,9 +302,12 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
     step = totp.match_step(secret, code, unix_time=unix_time)
     if step is None:
         return None
-    # Replay guard: the check and the write are one statement.
-    accepted = _totp_step_claim(device, step)
-    if not accepted:
+    # Replay guard (django-otp's last_t): the check and the write are one conditional UPDATE,
+    # so a time step passes at most once, on any host.
+    claimed = TOTPDevice.objects.filter(pk=device.pk, last_step__lt=step).update(
+        last_step=step, confirmed_at=device.confirmed_at or timezone.now()
+    )
+    if not claimed:
         audit_record(kind=Kind.REPLAY_REFUSED, tenant_id=user.tenant_id, user=user, ctx=ctx)
         return None
     if device.confirmed_at is not None:
@@ -352,32 +319,6 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
     codes = recovery_codes_replace(user=user)
     audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
     return Verified(amr=AMR_OTP, recovery_codes=codes)
-
-
-def _totp_step_claim(device: TOTPDevice, step: int) -> bool:
-    """Record ``step`` as used if it is later than the last one used (and confirm the app):
-    the check and the write are one conditional UPDATE, so one step passes at most once."""
-    conn = connections[router.db_for_write(TOTPDevice)]
-    with sql.prepared_cursor(conn) as cursor:
-        cursor.execute(*_totp_step_claim_statement(device, step))
-        return cursor.rowcount == 1
-
-
-def _totp_step_claim_statement(device: TOTPDevice, step: int, *, unlocked: bool = False) -> tuple[str, list]:
-    """``_totp_step_claim``'s UPDATE. ``unlocked``: it also requires a confirmed app and a
-    user not locked as the statement runs (``_totp_fast`` holds no row lock)."""
-    conn = connections[router.db_for_write(TOTPDevice)]
-    confirmed_at = sql.prep(TOTPDevice, "confirmed_at", device.confirmed_at or timezone.now(), conn)
-    table = TOTPDevice._meta.db_table
-    statement = f'UPDATE "{table}" SET "last_step" = %s, "confirmed_at" = %s WHERE "id" = %s AND "last_step" < %s'
-    params = [step, confirmed_at, device.pk, step]
-    if unlocked:
-        statement += (
-            f' AND "confirmed_at" IS NOT NULL AND EXISTS (SELECT 1 FROM "{User._meta.db_table}" u'
-            f' WHERE u."id" = "{table}"."user_id" AND (u."locked_until" IS NULL OR u."locked_until" <= %s))'
-        )
-        params.append(sql.prep(User, "locked_until", timezone.now(), conn))
-    return statement, params
 
 
 def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:
@@ -415,10 +356,10 @@ def enrollment_totp_begin(*, user: User, enroll: str) -> str:
 
 
 def enrollment_email_send(*, user: User, enroll: str, ctx: RequestContext | None = None) -> dict:
-    """``email_code_send`` for an API sign-in; for an enrolling user this chooses email (a
-    half-done app set-up is dropped). All or nothing: on ``ResendTooSoon`` or
+    """``email_code_send`` for an API sign-in; for an enrolling user this chooses email: once
+    the code is sent, a half-done app set-up is dropped. On ``ResendTooSoon`` or
     ``EmailUnavailable`` nothing changes."""
-    with transaction.atomic():
-        if _enrolling(user, enroll):
-            TOTPDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
-        return email_code_send(user=user, ctx=ctx)
+    body = email_code_send(user=user, ctx=ctx)
+    if _enrolling(user, enroll):
+        TOTPDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
+    return body

@@ -11,6 +11,7 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
+from accounts.services import sign_in_record
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.views import continue_sign_in, finish_sign_in
 from mfa import pending as pending_login
@@ -42,7 +43,10 @@ class PendingStepMixin(TenantMixin):
     def verify_code(self, form):
         """Judge the form's code (``code_verify``); on refusal the reason goes on the field."""
         try:
-            return code_verify(user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx())
+            return code_verify(
+                user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx(),
+                fingerprint=self.pending.fingerprint, on_success=lambda _verified: sign_in_record(user=self.user, ctx=self.ctx()),
+            )
         except AuthFailure as exc:
             form.add_error("code", as_validation_error(exc))
             return None

@@ -42,7 +42,7 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import MfaMethod
 from accounts.selectors import audit_event_list, normalize_username, tenant_and_user_by_username, user_get, user_list
-from accounts.services import password_login, sign_in_tokens_issue, sign_in_tokens_prepare, user_change, user_create, user_delete
+from accounts.services import password_login, sign_in_tokens_issue, user_change, user_create, user_delete
 from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
 from mfa import pending as pending_login
 from mfa.models import TOTPDevice
@@ -161,9 +161,8 @@ class AuthView(PublicView):
     throttle_classes = [AuthRateThrottle]
 
     def pending_user(self, mfa_token: str):
-        """The pending sign-in and its user, read with the tenant and the user's app row
-        (``self.totp_device``) in one statement."""
-        pending, user, self.totp_device = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
+        """The pending sign-in and its user, read with the tenant."""
+        pending, user = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
         if pending is None:
             raise InvalidMfaToken()
         self.tenant = user.tenant
@@ -222,7 +221,11 @@ class LoginView(AuthView):
         user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx(), user=user)
         step = enrollment_needed(user)
         if not step:
-            return Response(sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=self.ctx()))
+            # Issued only if the credentials just checked are still the user's (no password
+            # change or MFA reset since: see sign_in_tokens_issue).
+            return Response(
+                sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=self.ctx(), checked=user.get_session_auth_hash())
+            )
         enroll = MfaMethod.TOTP if step == "choose" else ""
         return Response(
             {
@@ -355,8 +358,8 @@ class VerifyView(AuthView):
         # The hand-off runs inside code_verify's transaction: judging, replay guard, last_login,
         # audit and the token pair are one commit. A refused code is counted all the same.
         result = code_verify(
-            user=user, code=data["code"], enroll=enroll, ctx=ctx, read=(user, self.totp_device),
-            on_success=lambda verified: sign_in_tokens_prepare(user=user, amr=verified.amr, ctx=ctx),
+            user=user, code=data["code"], enroll=enroll, ctx=ctx, fingerprint=pending.fingerprint,
+            on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
         )
         body = result.handoff
         if result.recovery_codes:
@@ -387,7 +390,7 @@ class RefreshView(TokenView):
     )
     def post(self, request, tenant_id):
         data = _valid(RefreshInput, request).validated_data
-        return Response(token_refresh(refresh_token=data["refreshToken"], tenant_id=tenant_id))
+        return Response(token_refresh(refresh_token=data["refreshToken"], tenant_id=tenant_id, ctx=self.ctx()))
 
 
 class LogoutView(TokenView):

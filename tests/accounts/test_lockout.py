@@ -1,8 +1,7 @@
-"""accounts.lockout: one conditional UPDATE per failure; the lock, its expiry, reset and refund."""
+"""accounts.lockout: one conditional UPDATE per failure; the lock, its expiry and reset."""
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
-from django.conf import settings
 
 from accounts import lockout
 from accounts.errors import InvalidCode, LockedOut
@@ -10,20 +9,6 @@ from accounts.models import UnknownLogin, User
 from tests.conftest import freeze_at
 
 NOW = datetime(2030, 8, 8, 8, 0, 0, tzinfo=dt_timezone.utc)
-
-
-# On SQLite, every test runs both ways of reading back the counted row: UPDATE … RETURNING
-# (SQLite >= 3.35, and PostgreSQL) and UPDATE then SELECT (older SQLite).
-SQL_PATHS = ["returning"] + (["update-then-select"] if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else [])
-
-
-@pytest.fixture(autouse=True, params=SQL_PATHS)
-def sql_path(request, monkeypatch):
-    if request.param == "update-then-select":
-        from django.db import connection
-
-        monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
-    return request.param
 
 
 frozen = freeze_at(NOW)
@@ -81,19 +66,6 @@ def test_reset_clears_everything(user, frozen):
     lockout.reset(model=User, pk=user.pk)
     user.refresh_from_db()
     assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 0, None)
-
-
-def test_refund_gives_back_one_attempt_and_its_lock(user, frozen):
-    fail(user)
-    fail(user)
-    locking = fail(user)
-    lockout.refund(model=User, pk=user.pk, counter="password", attempt=locking)
-    user.refresh_from_db()
-    assert (user.failed_password_count, user.locked_until) == (2, None)
-    refused = lockout.Attempt(allowed=False, count=0, locked_until=None, limit=3)
-    lockout.refund(model=User, pk=user.pk, counter="password", attempt=refused)
-    user.refresh_from_db()
-    assert user.failed_password_count == 2
 
 
 def test_seconds_left_and_is_locked(user, frozen):

@@ -85,6 +85,11 @@ def trigger(kind: str, *, user_factory, tina, client_a) -> str:
     if kind == Kind.LOGOUT:
         signed_in_client(tina).post(logout_url("acme"))
         return "tina"
+    if kind == Kind.REFRESH_TOKEN_REUSED:
+        refresh = token_pair_issue(user=tina, amr=AMR_OTP)["refreshToken"]
+        for _ in range(2):  # the second use of one refresh token
+            c.post("/tenant/acme/v2/auth/token/refresh", {"refreshToken": refresh}, content_type="application/json")
+        return "tina"
     raise AssertionError(f"no trigger for {kind}")
 
 
@@ -101,7 +106,7 @@ def test_every_kind_is_written_and_read_back_through_the_admin(frozen, kind, use
     assert {e.kind for e in events} == {kind}
     assert username in {e.username for e in events}
     event = next(e for e in events if e.username == username)
-    assert event.tenant_id == "acme" and event.channel in {"web", "admin"}
+    assert event.tenant_id == "acme" and event.channel in ({"api"} if kind == Kind.REFRESH_TOKEN_REUSED else {"web", "admin"})
     if kind in ADMIN_ACTIONS:
         assert (event.actor, event.channel) == (admin_a, "admin")
     detail = client_a.get(f"/admin/accounts/auditevent/{event.pk}/change/")

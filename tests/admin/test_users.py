@@ -3,11 +3,11 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 from django.core import mail
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import AuditEvent, MfaMethod, User
+from accounts.models import AuditEvent, MfaMethod, RefreshTokenChain, User
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from mfa.services import recovery_codes_replace
@@ -195,8 +195,13 @@ def test_change_user_fields(client_a, user_factory):
     assert (eve.is_tenant_admin, eve.is_staff) == (False, False)
 
 
+def refresh_works(refresh: str, tenant_id: str = "acme") -> bool:
+    answer = Client().post(f"/tenant/{tenant_id}/v2/auth/token/refresh", {"refreshToken": refresh}, content_type="application/json")
+    return answer.status_code == HTTPStatus.OK
+
+
 def test_set_password_revokes_refresh_tokens_and_is_audited(client_a, admin_a, tina):
-    token_pair_issue(user=tina, amr=AMR_OTP)
+    refresh = token_pair_issue(user=tina, amr=AMR_OTP)["refreshToken"]
     url = f"/admin/accounts/user/{tina.pk}/password/"
     page = client_a.get(url).content.decode()
     assert 'name="password1"' in page and 'name="usable_password"' not in page
@@ -207,7 +212,8 @@ def test_set_password_revokes_refresh_tokens_and_is_audited(client_a, admin_a, t
     assert any("Password changed for tina" in m for m in page_messages(response))
     tina.refresh_from_db()
     assert tina.check_password("Brand-new-pass-2031")
-    assert BlacklistedToken.objects.filter(token__in=OutstandingToken.objects.filter(user=tina)).count() == 1
+    assert RefreshTokenChain.objects.filter(user=tina, revoked_at__isnull=False).count() == 1
+    assert not refresh_works(refresh)
     event = AuditEvent.objects.get(kind=Kind.PASSWORD_CHANGED)
     assert (event.user, event.actor, event.channel) == (tina, admin_a, "admin")
 
@@ -219,12 +225,12 @@ def test_own_password_change_keeps_the_admin_signed_in(client_a, admin_a):
 
 
 def test_delete_user_revokes_tokens(client_a, tina):
-    token_pair_issue(user=tina, amr=AMR_OTP)
+    refresh = token_pair_issue(user=tina, amr=AMR_OTP)["refreshToken"]
     assert client_a.get(f"/admin/accounts/user/{tina.pk}/delete/").status_code == HTTPStatus.OK
     response = client_a.post(f"/admin/accounts/user/{tina.pk}/delete/", {"post": "yes"})
     assert response.status_code == HTTPStatus.FOUND
     assert not User.objects.filter(pk=tina.pk).exists()
-    assert BlacklistedToken.objects.count() == 1
+    assert not RefreshTokenChain.objects.exists() and not refresh_works(refresh)
 
 
 def test_locked_filter_ignores_expired_locks(client_a, user_factory):

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.services import user_reset_mfa
@@ -167,7 +169,9 @@ def test_verify_refuses_replayed_code(client, totp_user, frozen):
     assert call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code}).status_code == HTTPStatus.OK
     token = login(client, "tina").json()["mfaToken"]
     assert_error(call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code}),
-                 HTTPStatus.UNAUTHORIZED, "invalid_code")
+                 HTTPStatus.UNAUTHORIZED, "code_already_used")
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0  # the code last accepted is not counted (a double submit)
 
 
 @pytest.fixture
@@ -268,7 +272,19 @@ def test_verify_accepts_a_recovery_code_once(client, totp_user):
     response = call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": codes[0]})
     assert_tokens(response.json(), amr=["pwd", "mfa"])
     token = login(client, "tina").json()["mfaToken"]
+    assert_error(call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": codes[0]}), 401, "code_already_used")
+    assert_tokens(call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": codes[1]}).json(), amr=["pwd", "mfa"])
+    token = login(client, "tina").json()["mfaToken"]
     assert_error(call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": codes[0]}), 401, "invalid_code")
+
+
+def test_an_mfa_token_completes_one_sign_in(client, totp_user, frozen):
+    """Issue 15, item 8: the next code with the same mfaToken mints no second token pair."""
+    token = login(client, "tina").json()["mfaToken"]
+    assert call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code_now()}).status_code == HTTPStatus.OK
+    frozen.shift(30)
+    assert_error(call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code_now()}), 401, "invalid_mfa_token")
+    assert OutstandingToken.objects.filter(user=totp_user).count() == 1
 
 
 # --- auth/mfa/totp/setup --------------------------------------------------------------------
@@ -422,9 +438,35 @@ def test_refresh_rotates(client, user):
     new = response.json()
     assert_tokens(new, amr=["pwd"])
     assert new["refreshToken"] != pair["refreshToken"]
-    # The old one stopped working; the new one works (once).
+    newer = call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": new["refreshToken"]})
+    assert newer.status_code == HTTPStatus.OK  # the new one works (once)
+    # The old one stopped working; presenting it again ends its whole chain, the newer tokens too (OWASP).
     assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": pair["refreshToken"]}), 401, "invalid_token")
-    assert call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": new["refreshToken"]}).status_code == HTTPStatus.OK
+    assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": newer.json()["refreshToken"]}), 401, "invalid_token")
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.REFRESH_TOKEN_REUSED).count() == 1
+    # Another sign-in's chain is not touched.
+    other = login(client, "alice").json()
+    assert call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": other["refreshToken"]}).status_code == HTTPStatus.OK
+
+
+def test_a_chain_ends_refresh_token_max_seconds_after_its_sign_in(client, user, settings):
+    """A chain refreshed often still ends REFRESH_TOKEN_MAX_SECONDS after the sign-in that
+    began it (``auth_time``): each refresh token expires no later than that."""
+    import time_machine
+
+    settings.REFRESH_TOKEN_MAX_SECONDS = 3 * 3600
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        pair = login(client, "alice").json()
+        for _ in range(2):
+            clock.shift(3600)
+            response = call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": pair["refreshToken"]})
+            assert response.status_code == HTTPStatus.OK
+            pair = response.json()
+        claims = jwt.decode(pair["refreshToken"], options={"verify_signature": False})
+        assert claims["auth_time"] == int(start.timestamp()) and claims["exp"] <= int(start.timestamp()) + 3 * 3600
+        clock.shift(3600 + 1)
+        assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": pair["refreshToken"]}), 401, "invalid_token")
 
 
 def test_refresh_keeps_amr_and_updates_admin(client, totp_user, frozen):

@@ -188,7 +188,7 @@ def test_password_only_admin_token_refused_once_the_tenant_requires_mfa(client, 
     assert_error(call(client, "get", v2("acme", "Users"), token=token), HTTPStatus.FORBIDDEN, "forbidden")
 
 
-# --- PyJWT's HMAC key check, once per key (accounts.tokens._HmacKeyCheckedOnce) -----------------
+# --- PyJWT's own algorithm-confusion defence stays in force ---------------------------------
 
 
 def test_hs256_still_refuses_an_asymmetric_key_as_its_secret():
@@ -201,17 +201,3 @@ def test_hs256_still_refuses_an_asymmetric_key_as_its_secret():
     for _ in range(2):  # a refused key is refused every time, never remembered
         with pytest.raises(jwt.InvalidKeyError):
             jwt.encode({"sub": "x"}, pem, algorithm="HS256")
-
-
-def test_the_hmac_key_is_checked_once_per_key(monkeypatch):
-    import secrets
-
-    from jwt.algorithms import HMACAlgorithm
-
-    checked, real = [], HMACAlgorithm.prepare_key
-    monkeypatch.setattr(HMACAlgorithm, "prepare_key", lambda self, key: checked.append(key) or real(self, key))
-    key = secrets.token_urlsafe(40)
-    for _ in range(3):
-        token = jwt.encode({"sub": "x"}, key, algorithm="HS256")
-        assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "x"}
-    assert checked == [key]

@@ -1,5 +1,6 @@
 """Races on PostgreSQL (our own cluster), over real HTTP, spread across two gunicorn hosts:
-the limit holds, a code counts once, a refresh token rotates once, one mail per resend gap."""
+the limit holds, a code counts once, one mail per resend gap (refresh-token races:
+test_revocation_races.py)."""
 import time
 from http import HTTPStatus
 
@@ -51,22 +52,10 @@ def test_one_valid_code_in_twelve_parallel_sign_ins_is_accepted_once(apis):
                         for i, t in enumerate(tokens)])
     accepted = [r for r in answers if r.status_code == HTTPStatus.OK]
     assert len(accepted) == 1, [r.status_code for r in answers]
-    assert {error_of(r) for r in answers if r.status_code != HTTPStatus.OK} <= {"invalid_code", "locked_out"}
+    # The others: their pending sign-in ended with the one that completed (invalid_mfa_token),
+    # or, judged before that, the code was already used; none is counted as a failure.
+    assert {error_of(r) for r in answers if r.status_code != HTTPStatus.OK} <= {"invalid_mfa_token", "code_already_used"}
     assert set(accepted[0].json()) >= {"accessToken", "refreshToken", "tokenType", "expiresIn"}
-
-
-def test_one_refresh_token_refreshed_eight_times_in_parallel_rotates_once(apis):
-    a, b = apis
-    tokens = a.login("refresh8")
-    answers = parallel([lambda api=(a, b)[i % 2]: api.post("auth/token/refresh", {"refreshToken": tokens["refreshToken"]})
-                        for i in range(8)])
-    winners = [r for r in answers if r.status_code == HTTPStatus.OK]
-    assert len(winners) == 1, [r.status_code for r in answers]
-    assert {error_of(r) for r in answers if r.status_code != HTTPStatus.OK} == {"invalid_token"}
-    new = winners[0].json()["refreshToken"]
-    assert new != tokens["refreshToken"]
-    assert a.post("auth/token/refresh", {"refreshToken": tokens["refreshToken"]}).status_code == HTTPStatus.UNAUTHORIZED
-    assert b.post("auth/token/refresh", {"refreshToken": new}).status_code == HTTPStatus.OK
 
 
 def test_parallel_send_code_requests_send_one_mail(apis, cluster_stack, mailbox):

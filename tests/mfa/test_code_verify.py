@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts.errors import InvalidCode, LockedOut
+from accounts.errors import CodeAlreadyUsed, InvalidCode, InvalidMfaToken, LockedOut
 from accounts.models import AuditEvent, MfaMethod, User
-from accounts.services import sign_in_tokens_prepare
+from accounts.services import sign_in_tokens_issue
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
 from mfa import crypto, recovery, services, totp
 from mfa.models import RecoveryCode, TOTPDevice
@@ -64,11 +64,11 @@ def test_two_steps_of_drift_are_refused_and_counted(totp_user, frozen, offset):
 
 def test_the_same_step_twice_is_refused_and_audited_as_replay(totp_user, frozen):
     code_verify(user=totp_user, code=code(), unix_time=T)
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         code_verify(user=totp_user, code=code(), unix_time=T + 5)
     assert Kind.REPLAY_REFUSED in kinds(totp_user)
     totp_user.refresh_from_db()
-    assert totp_user.failed_code_count == 1
+    assert totp_user.failed_code_count == 0  # the code last accepted: not counted (item 11)
 
 
 def test_an_older_step_after_a_newer_one_is_refused(totp_user, frozen):
@@ -198,7 +198,10 @@ def test_recovery_code_is_accepted_once(totp_user, frozen):
     result = code_verify(user=totp_user, code=codes[3], unix_time=T)
     assert result.used_recovery_code and result.amr == AMR_RECOVERY
     assert recovery_codes_left(user=totp_user) == 9
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):  # the code last accepted
+        code_verify(user=totp_user, code=codes[3], unix_time=T)
+    code_verify(user=totp_user, code=codes[4], unix_time=T)
+    with pytest.raises(InvalidCode):  # used, and no longer the last accepted: a wrong code
         code_verify(user=totp_user, code=codes[3], unix_time=T)
     assert Kind.RECOVERY_CODE_USED in kinds(totp_user)
 
@@ -219,16 +222,20 @@ def test_regenerating_voids_the_old_set(totp_user, frozen):
     assert Kind.RECOVERY_CODES_REGENERATED in kinds(totp_user)
 
 
-def test_recovery_codes_are_stored_only_as_salted_hashes(totp_user):
+def test_recovery_codes_are_stored_only_as_keyed_hashes(totp_user, settings):
+    """Issue 15, item 10: a keyed hash (HMAC under a key from SECRET_KEY), not a salted
+    SHA-256 that a database dump alone could grind through."""
     codes = recovery_codes_replace(user=totp_user)
-    stored = list(RecoveryCode.objects.filter(user=totp_user).values_list("code_hash", flat=True))
+    stored = set(RecoveryCode.objects.filter(user=totp_user).values_list("code_hash", flat=True))
     assert len(stored) == 10
-    salts = {h.partition("$")[0] for h in stored}
-    assert len(salts) == 10  # a salt each
     for c in codes:
         plain = recovery.normalize(c)
         assert not any(plain in h or c in h for h in stored)
-        assert sum(crypto.salted_hash_matches(plain, h) for h in stored) == 1
+        assert crypto.keyed_hash(f"{totp_user.pk}:{plain}", purpose="recovery-code") in stored
+        assert not any("$" in h for h in stored)
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40  # without the key, the codes are not found
+    with pytest.raises(InvalidCode):
+        code_verify(user=totp_user, code=codes[0])
 
 
 def test_a_recovery_code_is_not_accepted_while_setting_up_the_app(user_factory, frozen):
@@ -257,58 +264,85 @@ def test_a_user_without_a_device_is_refused(user_factory, frozen):
         code_verify(user=user, code=code(), unix_time=T)
 
 
-# --- the short road: a right app code for a clean account (mfa.services._totp_fast) ----------
+# --- one road: lock → allowed? → judge → reset or count ----------------------------------
 
 def _sign_in(user):
-    return lambda verified: sign_in_tokens_prepare(user=user, amr=verified.amr)
+    return lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr)
 
 
-def test_a_right_code_for_a_clean_account_is_one_read_and_one_write_without_a_row_lock(totp_user, frozen):
+def test_a_right_code_is_judged_under_the_row_lock_with_its_sign_in_in_one_commit(totp_user, frozen):
     with CaptureQueriesContext(connection) as queries:
         result = code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
-    statements = [q["sql"] for q in queries.captured_queries]
-    assert not any("FOR UPDATE" in s for s in statements)
     if connection.vendor == "postgresql":
-        assert len(statements) == 2 and statements[1].startswith("WITH g AS (UPDATE")
+        assert "FOR UPDATE" in queries.captured_queries[0]["sql"]
     assert result.amr == AMR_OTP and result.handoff["refreshToken"]
     assert OutstandingToken.objects.filter(user=totp_user).count() == 1 and kinds(totp_user) == [Kind.LOGIN_SUCCESS]
 
 
-def test_a_replayed_code_writes_nothing_of_the_sign_in_and_is_counted(totp_user, frozen):
+def test_the_code_last_accepted_sent_again_is_already_used_and_not_counted(totp_user, frozen):
+    """Issue 15, item 11: a double submit answers code_already_used and locks no one out."""
     code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
-    with pytest.raises(InvalidCode):
-        code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+    for _ in range(totp_user.tenant.mfa_max_attempts + 2):
+        with pytest.raises(CodeAlreadyUsed) as exc:
+            code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
+        assert exc.value.code == "code_already_used" and exc.value.status == 401
     assert OutstandingToken.objects.filter(user=totp_user).count() == 1
-    assert kinds(totp_user) == [Kind.LOGIN_SUCCESS, Kind.REPLAY_REFUSED, Kind.CODE_FAILURE]
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0 and totp_user.locked_until is None
+
+
+def test_an_older_used_code_is_a_counted_failure(totp_user, frozen):
+    """Only the code last accepted is forgiven: an earlier step's code is a wrong code."""
+    code_verify(user=totp_user, code=code(-1), unix_time=T)
+    code_verify(user=totp_user, code=code(), unix_time=T)
+    with pytest.raises(InvalidCode):
+        code_verify(user=totp_user, code=code(-1), unix_time=T)
+    assert kinds(totp_user)[-2:] == [Kind.REPLAY_REFUSED, Kind.CODE_FAILURE]
     totp_user.refresh_from_db()
     assert totp_user.failed_code_count == 1
 
 
-def test_a_lock_set_after_the_read_makes_the_right_code_wait(totp_user, frozen, monkeypatch):
-    """A parallel request locks the account between the short road's read and its write:
-    the replay guard misses, nothing is written, and the code is judged under the lock."""
-    read = services._lock_state
-
-    def read_then_locked(user, *, with_device, lock=True):
-        state = read(user, with_device=with_device, lock=lock)
-        if not lock:
-            User.objects.filter(pk=user.pk).update(locked_until=timezone.now() + timedelta(minutes=5))
-        return state
-
-    monkeypatch.setattr(services, "_lock_state", read_then_locked)
-    with pytest.raises(LockedOut):
-        code_verify(user=totp_user, code=code(), unix_time=T, on_success=_sign_in(totp_user))
-    assert TOTPDevice.objects.get(user=totp_user).last_step < STEP  # the step was not used up
-    assert not OutstandingToken.objects.filter(user=totp_user).exists() and kinds(totp_user) == []
+def test_an_emailed_code_sent_again_after_use_is_already_used(email_user, frozen):
+    services.email_code_send(user=email_user)
+    sent = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
+    code_verify(user=email_user, code=sent)
+    with pytest.raises(CodeAlreadyUsed):
+        code_verify(user=email_user, code=sent)
+    email_user.refresh_from_db()
+    assert email_user.failed_code_count == 0
 
 
-def test_an_account_with_a_failure_counted_takes_the_locked_road_and_is_reset(totp_user, frozen):
+def test_a_pending_sign_in_completes_once(totp_user, frozen):
+    """Issue 15, item 8: the pending sign-in (an mfaToken, a page's session) is bound to the
+    user's sign_in_fingerprint, which the completed sign-in changes (last_login): a second
+    code with the same pending sign-in is refused before it is judged, and not counted."""
+    fingerprint = totp_user.sign_in_fingerprint()
+    code_verify(user=totp_user, code=code(), unix_time=T, fingerprint=fingerprint, on_success=_sign_in(totp_user))
+    with pytest.raises(InvalidMfaToken):
+        code_verify(user=totp_user, code=code(1), unix_time=T, fingerprint=fingerprint, on_success=_sign_in(totp_user))
+    assert OutstandingToken.objects.filter(user=totp_user).count() == 1
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0 and TOTPDevice.objects.get(user=totp_user).last_step == STEP
 
+
+def test_a_refused_code_and_its_audit_event_are_one_commit(totp_user, frozen):
+    """Issue 15, item 12: when the audit write fails, the count is not left behind."""
+    wrong = "000000" if code() != "000000" else "111111"
+
+    def fail_audit_insert(execute, sql, params, many, context):
+        if "accounts_auditevent" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise RuntimeError("the database went away")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_audit_insert), pytest.raises(RuntimeError):
+        code_verify(user=totp_user, code=wrong, unix_time=T)
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0 and kinds(totp_user) == []
+
+
+def test_an_account_with_a_failure_counted_is_reset_by_a_right_code(totp_user, frozen):
     with pytest.raises(InvalidCode):
         code_verify(user=totp_user, code="000000" if code() != "000000" else "111111", unix_time=T)
-    with CaptureQueriesContext(connection) as queries:
-        assert code_verify(user=totp_user, code=code(), unix_time=T).amr == AMR_OTP
-    if connection.vendor == "postgresql":
-        assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    assert code_verify(user=totp_user, code=code(), unix_time=T).amr == AMR_OTP
     totp_user.refresh_from_db()
     assert totp_user.failed_code_count == 0

@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
-from accounts.errors import EmailUnavailable, InvalidCode, ResendTooSoon
+from accounts.errors import CodeAlreadyUsed, EmailUnavailable, InvalidCode, ResendTooSoon
 from accounts.models import AuditEvent, MfaMethod
 from accounts.tokens import AMR_OTP
 from mfa import crypto
@@ -112,7 +112,7 @@ def test_a_used_code_is_refused(emailer, smtp_server, frozen):
     email_code_send(user=emailer)
     sent = code_from_mail(smtp_server.messages[0])
     code_verify(user=emailer, code=sent)
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         code_verify(user=emailer, code=sent)
 
 
@@ -203,7 +203,7 @@ def test_a_used_code_is_refused_at_the_next_sign_in(client, emailer, smtp_server
     client.post(logout_url(emailer.tenant_id))
     start(client, emailer)
     response = client.post(verify_url(emailer.tenant_id), {"code": used})
-    assert form_error_codes(response, "code") == ["invalid_code"]
+    assert form_error_codes(response, "code") == ["code_already_used"]  # the code last accepted: not counted
     assert not is_signed_in(client, emailer)
     # The code mailed for this sign-in works.
     response = client.post(verify_url(emailer.tenant_id), {"code": code_from_mail(smtp_server.messages[-1])})

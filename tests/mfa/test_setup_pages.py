@@ -169,9 +169,11 @@ def test_the_same_step_twice_is_refused_through_the_pages(client, totp_user, fro
     client.post(logout_url(totp_user.tenant_id))
     frozen.shift(10)  # same 30-second step
     response = sign_in_with(client, totp_user, code)
-    assert form_error_codes(response, "code") == ["invalid_code"]
+    assert form_error_codes(response, "code") == ["code_already_used"]
     assert not is_signed_in(client, totp_user)
     assert AuditEvent.objects.filter(user=totp_user, kind=AuditEvent.Kind.REPLAY_REFUSED).count() == 1
+    totp_user.refresh_from_db()
+    assert totp_user.failed_code_count == 0
     frozen.shift(30)
     client.post(verify_url(totp_user.tenant_id), {"code": code_now()})
     assert is_signed_in(client, totp_user)
@@ -188,7 +190,7 @@ def test_a_recovery_code_in_the_code_field_signs_in_once(client, user_factory, f
     assert client.session["gatehouse_amr"] == ["pwd", "mfa"]
     client.post(logout_url(user.tenant_id))
     response = sign_in_with(client, user, codes[0])
-    assert form_error_codes(response, "code") == ["invalid_code"]
+    assert form_error_codes(response, "code") == ["code_already_used"]
     assert not is_signed_in(client, user)
 
 
