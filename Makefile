@@ -26,6 +26,9 @@ run: venv .env
 	DEBUG=true $(PY) manage.py migrate --noinput
 	@DEBUG=true $(PY) manage.py seed_demo
 	@echo "Open http://127.0.0.1:$(PORT)/tenant/demo/login/  (emails, codes included, are printed below)"
+	@# The notices' worker (manage.py db_worker) runs beside the server and stops with it.
+	DEBUG=true $(PY) manage.py db_worker --no-reload --interval 0.5 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed-test

@@ -13,6 +13,7 @@ Two stacks:
   fault tests) and our OWN redis-server, with two gunicorn hosts A and B: races, several
   hosts, faults. The shared PostgreSQL (5432) and Redis (6379) are never touched.
 """
+import asyncio
 import contextlib
 import json
 import os
@@ -87,16 +88,20 @@ def used_secrets() -> Secrets:
 # --- mail ----------------------------------------------------------------------------------
 
 class Mailbox:
-    """A real SMTP server on loopback (aiosmtpd) that can be stopped and started again on its port."""
+    """A real SMTP server on loopback (aiosmtpd) that can be stopped and started again on its
+    port; ``delay``: seconds it takes to accept each message (a slow mail server)."""
 
-    def __init__(self, secrets_box: Secrets):
+    def __init__(self, secrets_box: Secrets, delay: float = 0):
         self.port = free_port()
         self.messages: list = []
         self._lock = threading.Lock()
         self._controller = None
         self._secrets = secrets_box
+        self.delay = delay
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         msg = message_from_bytes(envelope.content, policy=default_policy)
         with self._lock:
             self.messages.append(msg)
@@ -182,6 +187,16 @@ class Database:
             return subprocess.run([require_tool("pg_dump"), "--no-owner", self.url], check=True, capture_output=True, text=True, timeout=60).stdout
         with contextlib.closing(sqlite3.connect(self.path)) as conn:
             return "\n".join(conn.iterdump())
+
+
+def fresh_database(tmp_path_factory) -> Database:
+    """A new empty database of the kind ``DATABASE_URL`` names: a ``gh_e2e_*`` database on
+    that PostgreSQL server, else an SQLite file."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        return _pg_fresh(url)
+    path = tmp_path_factory.mktemp("e2e-db") / "gatehouse.sqlite3"
+    return Database(f"sqlite:///{path}", path)
 
 
 def _pg_admin(server_url: str, sql: str) -> None:
@@ -410,6 +425,54 @@ class Server:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+class Worker:
+    """One ``manage.py db_worker`` (the notices' queue), run beside gunicorn as in production:
+    the same environment, its output in a file that the leak audit reads."""
+
+    def __init__(self, name: str, env: dict, logdir: Path, interval: float = 0.2):
+        self.name = name
+        self.env = env
+        self.interval = interval
+        self.worker_id = f"e2e-{name}-{secrets.token_hex(4)}"
+        self.log = logdir / f"worker-{name}-{self.worker_id}.log"
+        self.proc = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "db_worker", "--interval", str(self.interval), "--no-startup-delay",
+                 "--worker-id", self.worker_id],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"db_worker {self.name} exited: {self.log_text()[-2000:]}")
+            if f"Starting worker worker_id={self.worker_id}" in self.log_text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"db_worker {self.name} did not start: {self.log_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill: no chance to record anything."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
 @dataclass
 class Stack:
     """What a group of tests runs against: servers over one database, plus the seeded ids."""
@@ -476,23 +539,23 @@ def _main_roster() -> list[list[str]]:
 
 @pytest.fixture(scope="session")
 def main_stack(tmp_path_factory, mailbox, registry, logdir):
-    """Gatehouse on the database of ``DATABASE_URL`` (fresh), local-memory cache, one host."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        db = _pg_fresh(url)
-    else:
-        path = tmp_path_factory.mktemp("e2e-db") / "gatehouse.sqlite3"
-        db = Database(f"sqlite:///{path}", path)
+    """Gatehouse on the database of ``DATABASE_URL`` (fresh), local-memory cache, one host and
+    its notices' worker."""
+    db = fresh_database(tmp_path_factory)
     registry.databases.append(db)
     env = server_env(db, mailbox=mailbox, secret_key=secrets.token_urlsafe(50), THROTTLE_AUTH_RATE="100000/min")
     server = Server("main", env, logdir)
+    worker = Worker("main", env, logdir)
+    registry.other_logs.append(worker.log)
     try:
         prepare(env)
         ids = seed(env, _main_roster())
         server.start()
         registry.servers.append(server)
+        worker.start()
         yield Stack(db=db, servers=[server], env=env, ids=ids)
     finally:
+        worker.stop()
         server.stop()
         if db.is_postgres:
             _pg_drop(db)
@@ -541,14 +604,18 @@ def cluster_stack(cluster, mailbox, registry, logdir):
     env = server_env(db, mailbox=mailbox, secret_key=secrets.token_urlsafe(50), cache_url=redis.url,
                      THROTTLE_AUTH_RATE="100000/min", CONN_MAX_AGE="60")
     servers = [Server("host-a", env, logdir), Server("host-b", env, logdir)]
+    worker = Worker("cluster", env, logdir)
+    registry.other_logs.append(worker.log)
     try:
         prepare(env)
         ids = seed(env, _cluster_roster())
         for s in servers:
             s.start()
             registry.servers.append(s)
+        worker.start()
         yield Stack(db=db, servers=servers, env=env, ids=ids, redis=redis, cluster=cluster)
     finally:
+        worker.stop()
         for s in servers:
             s.stop()
         redis.stop()
