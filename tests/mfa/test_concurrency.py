@@ -96,5 +96,41 @@ def test_a_valid_code_sent_by_eight_threads_is_accepted_once(postgres, tenant_fa
 
     outcomes = in_parallel(8, lambda: code_verify(user=User.objects.select_related("tenant").get(pk=user.pk), code=code))
 
-    assert outcomes == Counter({"ok": 1, "invalid_code": 7})
+    # The seven others send the code last accepted: refused as already used, none counted.
+    assert outcomes == Counter({"ok": 1, "code_already_used": 7})
     assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.REPLAY_REFUSED).count() == 7
+    user.refresh_from_db()
+    assert user.failed_code_count == 0 and user.locked_until is None
+
+
+def test_parallel_right_passwords_never_leave_a_lock_behind(postgres, tenant_factory, user_factory):
+    """Issue 15, item 3: with the count a few below the limit, parallel right passwords all
+    sign in and leave no lock (each attempt is judged under the row's lock)."""
+    tenant = tenant_factory("race-right", "Race", password_max_attempts=4, lockout_seconds=600)
+    user = user_factory("rightful", tenant=tenant)
+    User.objects.filter(pk=user.pk).update(failed_password_count=2)
+
+    outcomes = in_parallel(6, lambda: password_login(tenant=tenant, username="rightful", password=PASSWORD))
+
+    assert outcomes == Counter({"ok": 6})
+    user.refresh_from_db()
+    assert (user.failed_password_count, user.locked_until) == (0, None)
+
+
+def test_parallel_app_set_up_answers_one_secret(postgres, user_factory):
+    """Issue 15, item 9: parallel set-up calls all answer the one secret that is stored."""
+    from mfa import crypto
+    from mfa.models import TOTPDevice
+    from mfa.services import totp_device_begin
+
+    user = user_factory("setter", mfa_method=MfaMethod.TOTP)
+    secrets, lock = [], threading.Lock()
+
+    def begin():
+        secret = totp_device_begin(user=user)
+        with lock:
+            secrets.append(secret)
+
+    assert in_parallel(10, begin) == Counter({"ok": 10})
+    stored = crypto.decrypt(TOTPDevice.objects.get(user=user).secret_encrypted)
+    assert set(secrets) == {stored}
