@@ -13,7 +13,9 @@ from http import HTTPStatus
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.conftest import PASSWORD, Api, Mailbox, Server, Worker, error_of, fresh_database, prepare, seed, server_env
+from tests.e2e.conftest import (
+    PASSWORD, Api, Database, Mailbox, Server, Worker, error_of, fresh_database, prepare, seed, server_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +157,21 @@ def test_a_notice_survives_a_worker_killed_in_the_middle_of_its_send(notice_stac
         for w in (first, second):
             w.stop()
         tarpit.close()
+
+
+def test_a_worker_without_its_database_waits_instead_of_dying(mailbox, logdir, tmp_path):
+    """A database outage must not end the worker (notices would wait for someone to restart
+    it): it logs one line per try, without a traceback, and keeps going."""
+    missing = tmp_path / "no-such-dir" / "gatehouse.sqlite3"
+    env = server_env(Database(f"sqlite:///{missing}", missing), mailbox=mailbox, secret_key=secrets.token_urlsafe(50))
+    worker = Worker("no-database", env, logdir)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 30
+        while worker.log_text().count("database unavailable (OperationalError)") < 2 and time.monotonic() < deadline:
+            assert worker.proc.poll() is None, worker.log_text()[-2000:]
+            time.sleep(0.2)
+        assert worker.log_text().count("database unavailable (OperationalError): the worker waits and goes on") >= 2
+        assert worker.proc.poll() is None and "Traceback" not in worker.log_text()
+    finally:
+        worker.stop()

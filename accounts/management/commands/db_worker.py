@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from django.db import InterfaceError, OperationalError, connection, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django_tasks_db.management.commands import db_worker
 
 from accounts.notifications import notices_requeue_stale, stale_claim_seconds
@@ -40,11 +40,12 @@ class Command(db_worker.Command):
 
 def _sweep_forever() -> None:
     """Requeue stale notices for as long as the worker lives (a daemon thread, with its own
-    database connection, closed after each sweep)."""
+    database connection, closed after each sweep). Any database error only skips a sweep:
+    a thread that died here would leave dead workers' notices claimed for ever."""
     while True:
         try:
             notices_requeue_stale()
-        except (OperationalError, InterfaceError) as exc:
+        except DatabaseError as exc:
             logger.warning("could not look for stale notices (%s)", type(exc).__name__)
         finally:
             connection.close()
