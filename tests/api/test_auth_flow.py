@@ -151,18 +151,6 @@ def test_verify_app_code_answers_tokens_with_mfa(client, totp_user, frozen):
     assert AuditEvent.objects.filter(user=totp_user, kind="login_success").exists()
 
 
-def test_verify_app_code_is_one_read_and_one_write_on_postgresql(postgres, client, totp_user, frozen):
-    """The whole request: the pending user with tenant and app (one SELECT), then the replay
-    guard with last_login, the audit event and the refresh token's row (one statement)."""
-    token = login(client, "tina").json()["mfaToken"]
-    with CaptureQueriesContext(connection) as queries:
-        response = call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code_now()})
-    assert response.status_code == HTTPStatus.OK
-    statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) == 2, statements
-    assert statements[0].startswith("SELECT") and statements[1].startswith("WITH g AS (UPDATE")
-
-
 def test_verify_refuses_replayed_code(client, totp_user, frozen):
     code = code_now()
     token = login(client, "tina").json()["mfaToken"]

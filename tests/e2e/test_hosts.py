@@ -24,14 +24,14 @@ def test_an_emailed_code_used_on_one_host_is_refused_on_the_other(hosts, mailbox
     code = mailbox.code_for("codeuse@example.com")
     assert a.post("auth/mfa/verify", {"mfaToken": token, "code": code}).status_code == HTTPStatus.OK
     again = b.login("codeuse")["mfaToken"]
-    assert error_of(b.post("auth/mfa/verify", {"mfaToken": again, "code": code})) == "invalid_code"
+    assert error_of(b.post("auth/mfa/verify", {"mfaToken": again, "code": code})) == "code_already_used"
 
 
 def test_an_app_code_used_on_one_host_is_refused_on_the_other(hosts):
     a, b = hosts
     _, code = a.enroll_totp("replay")
     assert a.post("auth/mfa/verify", {"mfaToken": a.login("replay")["mfaToken"], "code": code}).status_code == HTTPStatus.OK
-    assert error_of(b.post("auth/mfa/verify", {"mfaToken": b.login("replay")["mfaToken"], "code": code})) == "invalid_code"
+    assert error_of(b.post("auth/mfa/verify", {"mfaToken": b.login("replay")["mfaToken"], "code": code})) == "code_already_used"
 
 
 def test_failures_on_both_hosts_add_up_to_one_lockout(hosts, cluster_stack):

@@ -58,7 +58,10 @@ def test_no_refresh_chain_survives_a_racing_password_change_or_mfa_reset(race_ap
     for round_ in range(ROUNDS):
         loop = RefreshLoop(race_apis, a.login("revokee", password)["refreshToken"])
         loop.thread.start()
-        time.sleep(random.uniform(0.02, 0.15))
+        deadline = time.monotonic() + 10
+        while len(loop.held) < 2 and time.monotonic() < deadline:  # the loop is under way
+            time.sleep(0.002)
+        time.sleep(random.uniform(0, 0.05))
         if round_ % 2:
             change = {"resetTOTP": True}
         else:
