@@ -581,8 +581,11 @@ def _cluster_roster() -> list[list[str]]:
         ("race", "wrong40", "email"), ("race", "valid12", "totp"), ("race", "refresh8", "none"), ("race", "mail8", "email"),
         ("race", "smtpdown", "email"), ("race", "pgdown", "none"), ("race", "redisdown", "none"),
         ("hosts", "codeuse", "email"), ("hosts", "replay", "totp"), ("hosts", "sumfail", "none"), ("hosts", "revoke", "none"),
+        ("race", "revokee", "none"), *(("hosts", f"par{i}", "none") for i in range(12)),
+        *(("race", f"setup{i}", "totp") for i in range(4)),
     ):
         commands.append(["create_user", tenant, name, "--email", f"{name}@example.com", "--password", p, "--mfa", mfa])
+    commands.append(["create_user", "race", "boss", "--email", "boss@example.com", "--password", p, "--admin"])
     return commands
 
 
