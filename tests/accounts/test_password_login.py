@@ -35,6 +35,43 @@ def fail(tenant, username, n=1):
 
 # --- the service ------------------------------------------------------------------------------
 
+def _failing(table: str, verb: str):
+    """An execute wrapper (Django's public database instrumentation) that makes one kind of
+    statement fail, as a database that goes away at that moment."""
+
+    def wrapper(execute, sql, params, many, context):
+        if table in sql and sql.lstrip().upper().startswith(verb):
+            raise RuntimeError("the database went away")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+def test_a_wrong_password_is_counted_with_its_audit_event_or_not_at_all(user):
+    """Issue 15, item 12: the count and its event are one transaction."""
+    from django.db import connection
+
+    with connection.execute_wrapper(_failing("accounts_auditevent", "INSERT")), pytest.raises(RuntimeError):
+        password_login(tenant=user.tenant, username="alice", password="wrong-password-x")
+    user.refresh_from_db()
+    assert user.failed_password_count == 0 and not AuditEvent.objects.filter(user=user).exists()
+
+
+def test_a_right_password_is_never_left_counted_as_a_failure(user):
+    """Issue 15, item 12: nothing is counted before the hash is checked, so a database error
+    while the right password is being accepted leaves no failure behind."""
+    from django.db import connection
+
+    user.__class__.objects.filter(pk=user.pk).update(failed_password_count=1)
+    with connection.execute_wrapper(_failing("accounts_user", "UPDATE")), pytest.raises(RuntimeError):
+        password_login(tenant=user.tenant, username="alice", password=PASSWORD)
+    user.refresh_from_db()
+    assert user.failed_password_count == 1 and user.locked_until is None
+    assert password_login(tenant=user.tenant, username="alice", password=PASSWORD) == user
+    user.refresh_from_db()
+    assert user.failed_password_count == 0
+
+
 def test_right_password_returns_the_user(user):
     assert password_login(tenant=user.tenant, username="alice", password=PASSWORD) == user
 

@@ -84,6 +84,20 @@ def test_a_zero_gap_allows_an_immediate_resend(user_factory, tenant_factory, smt
     assert len(smtp_server.messages) == 2
 
 
+def test_at_most_three_codes_are_live_and_a_new_one_retires_the_oldest(user_factory, tenant_factory, smtp_server, frozen):
+    """Issue 15, item 6: with no resend gap, a flood of sends leaves three live codes (each
+    live code is one more right answer for a guesser)."""
+    tenant = tenant_factory(email_resend_seconds=0)
+    user = user_factory("flood", tenant=tenant, mfa_method=MfaMethod.EMAIL)
+    for _ in range(6):
+        email_code_send(user=user)
+    assert EmailCode.objects.filter(user=user).count() == 3
+    codes = [code_from_mail(m) for m in smtp_server.messages]
+    with pytest.raises(InvalidCode):
+        code_verify(user=user, code=codes[2])  # retired
+    assert code_verify(user=user, code=codes[3]).amr == AMR_OTP  # the oldest live one
+
+
 def test_an_earlier_unexpired_code_works_after_a_resend_and_ends_them_all(emailer, smtp_server, frozen):
     email_code_send(user=emailer)
     frozen.shift(61)
