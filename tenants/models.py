@@ -99,5 +99,7 @@ class Tenant(models.Model):
 
     @property
     def effective_issuer(self) -> str:
-        """The issuer for authenticator apps: the set one, else the display name without colons."""
-        return self.issuer or self.name.replace(":", " ").strip()[:64] or self.id
+        """The issuer for authenticator apps: the set one, else the display name made to follow
+        the issuer's rule (a colon or an unprintable character becomes a space)."""
+        from_name = "".join(" " if ch == ":" or not ch.isprintable() else ch for ch in self.name)
+        return self.issuer or from_name.strip()[:64] or self.id

@@ -162,3 +162,8 @@ def test_policy_applies_at_sign_in(client, tenant_factory, user_factory):
     user_factory("ivy", tenant=tenant)
     assert form_error_codes(password_step(client, "tight", "ivy", "wrong-password-x")) == ["invalid_credentials"]
     assert form_error_codes(password_step(client, "tight", "ivy")) == ["locked_out"]
+
+
+def test_the_issuer_made_from_the_name_follows_the_issuer_rule(tenant_factory):
+    tenant = tenant_factory("named", "Acme\nCorp\u200b")
+    assert tenant.effective_issuer == "Acme Corp"
