@@ -12,14 +12,11 @@ The sign-in reads (``user_get_or_none``, ``user_get_by_username``,
 ``tenant_and_user_by_username``) are not shown to anyone and must find operators too.
 """
 import uuid
-from functools import cache
 
-from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import FilteredRelation, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import AuditEvent, User
-from config import sql
 from tenants.models import Tenant
 
 
@@ -75,9 +72,9 @@ def as_uuid(user_id) -> uuid.UUID | None:
 
 
 def user_get_or_none(*, tenant, user_id) -> User | None:
-    """On every pending sign-in and API call: one statement (``config.sql``)."""
+    """On every pending sign-in and API call: one statement."""
     uid = as_uuid(user_id)
-    return _of(tenant, sql.get(User, pk=uid, tenant=tenant.pk)) if uid is not None else None
+    return _of(tenant, User.objects.filter(tenant=tenant, pk=uid).first()) if uid is not None else None
 
 
 def user_get(*, tenant, user_id, viewer: User) -> User:
@@ -98,28 +95,21 @@ def audit_event_list(*, tenant, user: User, viewer: User) -> QuerySet[AuditEvent
 def user_get_by_username(*, tenant, username: str) -> User | None:
     """The password step's look-up (already normalized names are unchanged by normalizing)."""
     name = normalize_username(username)
-    return _of(tenant, sql.get(User, tenant=tenant.pk, username=name)) if name else None
-
-
-@cache
-def _tenant_and_user_sql() -> str:
-    return (
-        f'SELECT {sql.columns(Tenant, "t")}, {sql.columns(User, "u")} FROM "{Tenant._meta.db_table}" t '
-        f'LEFT JOIN "{User._meta.db_table}" u ON u."tenant_id" = t."id" AND u."username" = %s WHERE t."id" = %s'
-    )
+    return _of(tenant, User.objects.filter(tenant=tenant, username=name).first()) if name else None
 
 
 def tenant_and_user_by_username(*, tenant_id: str, username: str) -> tuple[Tenant, User | None]:
     """The API password step's read: the tenant named in the URL (404 when there is none) and
     its user ``username`` (None when there is none), in one statement where ``tenant_get``
-    and ``user_get_by_username`` take two. Both answers cost that one statement, so its
-    time does not tell whether the user exists."""
+    and ``user_get_by_username`` take two: the tenant LEFT JOIN its user of that name (a
+    ``FilteredRelation`` followed by ``select_related``). Both answers cost that one
+    statement, so its time does not tell whether the user exists."""
     name = login_name(username)
-    conn = connections[router.db_for_read(User)]
-    with sql.prepared_cursor(conn) as cursor:
-        cursor.execute(_tenant_and_user_sql(), [sql.prep(User, "username", name, conn), sql.prep(Tenant, "pk", tenant_id, conn)])
-        row = cursor.fetchone()
-    if row is None:
+    tenants = Tenant.objects.annotate(
+        named=FilteredRelation("users", condition=Q(users__username=name))
+    ).select_related("named")
+    tenant = tenants.filter(pk=tenant_id).first()
+    if tenant is None:
         raise Http404("No such tenant.")
-    tenant, user = sql.load_joined(row, Tenant, User, conn=conn)
+    user = getattr(tenant, "named", None)  # select_related sets it only when the join found a row
     return tenant, _of(tenant, user) if name else None

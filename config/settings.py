@@ -86,17 +86,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend, with the per-request health check skipped for a connection seen
-    # healthy in the last 0.5 s (HikariCP's aliveBypassWindowMs) and a server-binding cursor
-    # for the hot path's prepared statements (config/postgresql/base.py).
-    DATABASES["default"]["ENGINE"] = "config.postgresql"
+    # Persistent connections, checked before a request reuses one (a worker rides through a
+    # database restart). Django's client-side binding: no server-side prepared statements,
+    # so PgBouncer in transaction mode works too.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The hot path's statements (config.sql, on prepared_cursor) are prepared on the server
-    # once run this many times on a connection; "off" never prepares (a PgBouncer older than
-    # 1.21 in transaction mode cannot keep prepared statements). Django's default is off.
-    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://gatehouse")}
 

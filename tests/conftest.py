@@ -42,10 +42,7 @@ def is_postgres() -> bool:
 def pytest_collection_modifyitems(config, items):
     """In CI's SQLite leg, PostgreSQL-only tests are deselected rather than skipped: they run
     in the PostgreSQL leg, and CI fails on any skip. Elsewhere they skip with their reason."""
-    from django.conf import settings
-
-    on_postgres = settings.DATABASES["default"]["ENGINE"] == "config.postgresql"
-    if on_postgres or os.environ.get("GATEHOUSE_CI") != "1":
+    if is_postgres() or os.environ.get("GATEHOUSE_CI") != "1":
         return
     selected, deselected = [], []
     for item in items:
