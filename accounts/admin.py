@@ -70,10 +70,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from accounts.audit import RequestContext, audit_record
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.selectors import audit_events_seen_by, normalize_username, users_seen_by
-from accounts.services import user_create, user_delete, user_reset_mfa, user_set_password, user_unlock, user_update
-from mfa import pending as pending_login
+from accounts.services import sign_out_record, user_create, user_delete, user_set_password, user_unlock, user_update
+from flows import pending as pending_login
 from mfa.models import TOTPDevice
-from mfa.services import recovery_codes_left
+from mfa.recovery_codes import recovery_codes_left
+from mfa.setup import mfa_reset
 from tenants.admin import TenantScopedAdminMixin, is_operator
 
 # --- the site: sign-in only through Gatehouse, with MFA ------------------------------------
@@ -87,9 +88,8 @@ def admin_allowed(request) -> bool:
     user = request.user
     if not (user.is_active and user.is_staff and (user.is_superuser or user.is_tenant_admin)):
         return False
-    needs_mfa = user.mfa_method != MfaMethod.NONE or user.tenant.mfa_required
     amr = request.session.get(pending_login.AMR_SESSION_KEY) or []
-    return "mfa" in amr if needs_mfa else bool(amr)
+    return "mfa" in amr if user.needs_second_factor else bool(amr)
 
 
 def admin_login(request, extra_context=None):
@@ -109,12 +109,7 @@ def admin_login(request, extra_context=None):
 
 def admin_logout(request, extra_context=None):
     if request.method == "POST" and request.user.is_authenticated:
-        audit_record(
-            kind=AuditEvent.Kind.LOGOUT,
-            tenant_id=request.user.tenant_id,
-            user=request.user,
-            ctx=RequestContext.from_request(request, channel="admin"),
-        )
+        sign_out_record(user=request.user, ctx=RequestContext.from_request(request, channel="admin"))
     return _stock_logout(request, extra_context)
 
 
@@ -284,7 +279,7 @@ RESET_MFA = UserAction(
     name="reset_mfa",
     label="Reset MFA",
     confirm="Yes, reset MFA",
-    service=user_reset_mfa,
+    service=mfa_reset,
     explanation=(
         "Their authenticator app's secret, their recovery codes and any emailed codes not yet used "
         "are deleted, and they are signed out of apps using the API. Their MFA method stays: an "
@@ -434,11 +429,11 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         user_update(user=obj, actor=request.user, ctx=admin_ctx(request), **changes)
 
     def delete_model(self, request, obj):
-        user_delete(user=obj, actor=request.user, ctx=admin_ctx(request))
+        user_delete(user=obj)
 
     def delete_queryset(self, request, queryset):
         for user in queryset:
-            user_delete(user=user, actor=request.user, ctx=admin_ctx(request))
+            user_delete(user=user)
 
     @method_decorator(sensitive_post_parameters())
     def user_change_password(self, request, id, form_url=""):

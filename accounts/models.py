@@ -119,6 +119,12 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
     def __str__(self) -> str:
         return f"{self.username} ({self.tenant_id})"
 
+    @property
+    def needs_second_factor(self) -> bool:
+        """Whether a sign-in of this person must pass a second factor: they have a method, or
+        their tenant requires one (then they set one up first)."""
+        return self.mfa_method != MfaMethod.NONE or self.tenant.mfa_required
+
     def get_session_auth_hash(self) -> str:
         """Django checks this on every request of a session: it changes with the password (as
         Django's own does) and with the security stamp, so an MFA reset ends sessions too."""

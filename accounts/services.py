@@ -19,6 +19,14 @@ from accounts.tokens import refresh_tokens_revoke, token_pair_issue
 Kind = AuditEvent.Kind
 
 
+USERNAME_TAKEN = "That username is already taken in this tenant."
+
+
+def username_taken() -> ValidationError:
+    """The one error for a username already used in the tenant (the unique constraint's)."""
+    return ValidationError({"username": ValidationError(USERNAME_TAKEN, code="username_taken")})
+
+
 def _validate_username(username: str) -> str:
     name = normalize_username(username)
     if not name:
@@ -90,14 +98,23 @@ def user_create(
         with transaction.atomic():
             user.save(force_insert=True)
     except IntegrityError:
-        raise ValidationError(
-            {"username": ValidationError("That username is already taken in this tenant.", code="username_taken")}
-        ) from None
+        raise username_taken() from None
     return user
 
 
-def user_update(*, user: User, actor: User | None = None, ctx: RequestContext | None = None, **changes) -> User:
-    """Change a user's plain fields (``username``, ``email``, ``mfa_method``, ``is_admin``, ``is_active``)."""
+def user_update(
+    *,
+    user: User,
+    actor: User | None = None,
+    ctx: RequestContext | None = None,
+    password: str | None = None,
+    unlock: bool = False,
+    **changes,
+) -> User:
+    """An admin's edit of a user: plain fields (``username``, ``email``, ``mfa_method``,
+    ``is_admin``, ``is_active``), a new password, and "unlock", all or nothing; the password
+    and the unlock are audited with the acting admin. Every value is checked before anything
+    is written. (Resetting the user's factors is ``mfa.setup.mfa_reset``.)"""
     allowed = {"username", "email", "mfa_method", "is_admin", "is_active"}
     unknown = set(changes) - allowed
     if unknown:
@@ -113,25 +130,37 @@ def user_update(*, user: User, actor: User | None = None, ctx: RequestContext | 
         user.is_staff = user.is_tenant_admin or user.is_superuser
     for field, value in changes.items():
         setattr(user, field, value)
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError:
-        raise ValidationError(
-            {"username": ValidationError("That username is already taken in this tenant.", code="username_taken")}
-        ) from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            raise username_taken() from None
+        if password is not None:
+            user_set_password(user=user, password=password, actor=actor, ctx=ctx)
+        if unlock:
+            user_unlock(user=user, actor=actor, ctx=ctx)
     return user
+
+
+def user_sessions_end(*, user: User) -> None:
+    """End the user's browser sessions, unfinished sign-ins and refresh tokens: a new security
+    stamp (``User.get_session_auth_hash``, ``User.sign_in_fingerprint``) and every refresh-
+    token chain revoked, under the user's row lock. Inside the caller's transaction."""
+    with transaction.atomic():
+        refresh_tokens_revoke(user=user)  # takes the row lock first
+        user.security_stamp = new_security_stamp()
+        User.objects.filter(pk=user.pk).update(security_stamp=user.security_stamp)
 
 
 def user_set_password(*, user: User, password: str, actor: User | None = None, ctx: RequestContext | None = None) -> User:
     """Set a new password: validated, hashed; the user's sessions, unfinished sign-ins and
-    refresh tokens end (a new security stamp, the chains revoked); audited; the user is told."""
+    refresh tokens end; audited; the user is told (queued with the change)."""
     _validate_password(password, user)
     with transaction.atomic():
+        user_sessions_end(user=user)
         user.set_password(password)
-        user.security_stamp = new_security_stamp()
-        user.save(update_fields=["password", "security_stamp"])
-        refresh_tokens_revoke(user=user)
+        user.save(update_fields=["password"])
         audit_record(kind=Kind.PASSWORD_CHANGED, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
         notify_user(user=user, kind="password_changed")
     return user
@@ -145,25 +174,7 @@ def user_unlock(*, user: User, actor: User | None = None, ctx: RequestContext | 
     return user
 
 
-def user_reset_mfa(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> User:
-    """Lost phone: clear the app secret, recovery codes and pending email codes; end the
-    user's sessions, unfinished sign-ins and refresh tokens; audit; tell the user (the notice
-    is queued in the same transaction, so no mail is sent while the row is held). The method
-    stays, so an app user sets the app up again."""
-    from mfa.services import mfa_factors_clear
-
-    with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
-        mfa_factors_clear(user=user)
-        user.security_stamp = new_security_stamp()
-        user.save(update_fields=["security_stamp"])
-        refresh_tokens_revoke(user=user)
-        audit_record(kind=Kind.MFA_RESET, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
-        notify_user(user=user, kind="mfa_reset")
-    return user
-
-
-def user_delete(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> None:
+def user_delete(*, user: User) -> None:
     """The user and their factors go; their refresh-token chains go with them (cascade), so
     their refresh tokens stop working; their audit events stay."""
     with transaction.atomic():
@@ -273,26 +284,7 @@ def sign_in_tokens_issue(
         return token_pair_issue(user=user, amr=amr)
 
 
-def user_change(
-    *,
-    user: User,
-    actor: User | None = None,
-    ctx: RequestContext | None = None,
-    password: str | None = None,
-    reset_mfa: bool = False,
-    unlock: bool = False,
-    **changes,
-) -> User:
-    """An admin's edit of a user (Users API): plain fields (see ``user_update``), a new
-    password, and the actions "reset MFA" and "unlock", all or nothing. The steps that can
-    be refused come first; each action is audited with the acting admin."""
-    with transaction.atomic():
-        if changes:
-            user_update(user=user, actor=actor, ctx=ctx, **changes)
-        if password is not None:
-            user_set_password(user=user, password=password, actor=actor, ctx=ctx)
-        if unlock:
-            user_unlock(user=user, actor=actor, ctx=ctx)
-        if reset_mfa:
-            user_reset_mfa(user=user, actor=actor, ctx=ctx)
-    return user
+def sign_out_record(*, user: User, ctx: RequestContext | None = None) -> None:
+    """A signed-in person signs out (a page or the admin): audited. The API's sign-out is
+    ``accounts.tokens.token_revoke``, which audits the same event."""
+    audit_record(kind=Kind.LOGOUT, tenant_id=user.tenant_id, user=user, ctx=ctx)

@@ -1,56 +1,28 @@
-"""The sign-in pages: thin front doors onto ``accounts.services`` and ``mfa.pending``."""
+"""The sign-in and account pages: thin front doors onto ``flows.signin`` and the services."""
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
 
-from accounts.audit import RequestContext, audit_record
+from accounts.audit import RequestContext
 from accounts.forms import LoginForm, OperatorTenantForm
-from accounts.models import AuditEvent
 from accounts.ratelimit import RateLimitedPostMixin
-from accounts.services import sign_in_record
-from accounts.tokens import AMR_PASSWORD
-from mfa import pending as pending_login
-from mfa.services import enrollment_needed, recovery_codes_left, recovery_codes_regenerate, totp_confirmed
+from accounts.services import sign_out_record
+from flows import pending as pending_login
+from flows.signin import account_url, page_password_passed, safe_next
+from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
+from mfa.setup import totp_confirmed
 from tenants.mixins import TenantMixin
-
-NEXT_SESSION_KEY = "gatehouse_next"
-
-
-def safe_next(request, candidate: str | None) -> str | None:
-    """``?next=`` only to a path on this site."""
-    if candidate and candidate.startswith("/") and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return None
+from tenants.selectors import tenant_exists
 
 
 def signed_in_here(request, tenant) -> bool:
     user = request.user
     return user.is_authenticated and user.tenant_id == tenant.id
-
-
-def continue_sign_in(request, tenant, pending, user) -> HttpResponseRedirect:
-    """After a step of the pending sign-in: the next MFA page, or the real sign-in."""
-    step = enrollment_needed(user, enroll=pending.enroll)
-    if step:
-        return redirect(f"mfa:{step}", tenant_id=tenant.id)
-    sign_in_record(user=user, ctx=RequestContext.from_request(request, channel="web"))
-    return finish_sign_in(request, tenant, user, amr=AMR_PASSWORD)
-
-
-def finish_sign_in(request, tenant, user, *, amr) -> HttpResponseRedirect:
-    """The session hand-off of a sign-in already recorded (``sign_in_record``)."""
-    next_url = request.session.pop(NEXT_SESSION_KEY, None)
-    pending_login.complete_session_login(request, user, amr=amr)
-    return HttpResponseRedirect(safe_next(request, next_url) or reverse("accounts:account", kwargs={"tenant_id": tenant.id}))
 
 
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
@@ -60,7 +32,7 @@ class LoginView(RateLimitedPostMixin, TenantMixin, FormView):
 
     def get(self, request, *args, **kwargs):
         if signed_in_here(request, self.tenant):
-            return redirect(safe_next(request, request.GET.get("next")) or reverse("accounts:account", kwargs={"tenant_id": self.tenant.id}))
+            return redirect(safe_next(request, request.GET.get("next")) or account_url(self.tenant.id))
         return super().get(request, *args, **kwargs)
 
     def get_form_kwargs(self):
@@ -73,11 +45,7 @@ class LoginView(RateLimitedPostMixin, TenantMixin, FormView):
         next_url = safe_next(self.request, self.request.POST.get("next") or self.request.GET.get("next"))
         if self.request.user.is_authenticated:
             logout(self.request)
-        pending = pending_login.session_start(self.request, form.user)
-        self.request.session.pop(NEXT_SESSION_KEY, None)  # a ?next= of an abandoned sign-in is not this one's
-        if next_url:
-            self.request.session[NEXT_SESSION_KEY] = next_url
-        return continue_sign_in(self.request, self.tenant, pending, form.user)
+        return page_password_passed(self.request, self.tenant, form.user, next_url=next_url)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -104,9 +72,9 @@ class AccountView(TenantMixin, TemplateView):
         if request.POST.get("action") != "regenerate-recovery-codes" or not totp_confirmed(request.user):
             messages.error(request, "That action is not available.")
             return redirect("accounts:account", tenant_id=self.tenant.id)
-        codes = recovery_codes_regenerate(user=request.user, ctx=RequestContext.from_request(request, channel="web"))
+        codes = recovery_codes_replace(user=request.user, ctx=RequestContext.from_request(request, channel="web"))
         return render(request, "mfa/recovery_codes.html", {"tenant": self.tenant, "codes": codes, "regenerated": True,
-                                                            "continue_url": reverse("accounts:account", kwargs={"tenant_id": self.tenant.id})})
+                                                            "continue_url": account_url(self.tenant.id)})
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -115,8 +83,7 @@ class LogoutView(TenantMixin, View):
 
     def post(self, request, *args, **kwargs):
         if signed_in_here(request, self.tenant):
-            audit_record(kind=AuditEvent.Kind.LOGOUT, tenant_id=self.tenant.id, user=request.user,
-                         ctx=RequestContext.from_request(request, channel="web"))
+            sign_out_record(user=request.user, ctx=RequestContext.from_request(request, channel="web"))
         logout(request)  # flushes the session: a pending sign-in ends too
         messages.info(request, "You have signed out.")
         return redirect("accounts:login", tenant_id=self.tenant.id)
@@ -137,10 +104,8 @@ class OperatorLoginView(FormView):
         return super().get_context_data(next=safe_next(self.request, self.request.GET.get("next")) or "", **kwargs)
 
     def form_valid(self, form):
-        from tenants.models import Tenant
-
         tenant_id = form.cleaned_data["tenant"]
-        if not Tenant.objects.filter(pk=tenant_id).exists():
+        if not tenant_exists(tenant_id=tenant_id):
             form.add_error("tenant", "There is no tenant with that id.")
             return self.form_invalid(form)
         url = reverse("accounts:login", kwargs={"tenant_id": tenant_id})

@@ -4,7 +4,7 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, server_error
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 # How long a client is asked to wait after an outage answer: a database restart or a Redis
@@ -69,6 +69,4 @@ def handler400(request, exception=None):
         return service_unavailable(api=_is_api(request))
     if _is_api(request):
         return JsonResponse({"error": "bad_request", "detail": "The request could not be understood."}, status=400)
-    from django.views.defaults import bad_request
-
     return bad_request(request, exception)

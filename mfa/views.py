@@ -11,13 +11,13 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
-from accounts.services import sign_in_record
 from accounts.ratelimit import RateLimitedPostMixin
-from accounts.views import continue_sign_in, finish_sign_in
-from mfa import pending as pending_login
+from flows import pending as pending_login
+from flows.signin import page_code, page_continue, page_hand_off
 from mfa import totp
+from mfa.email_codes import email_code_send, mask_email
 from mfa.forms import ChooseForm, CodeForm
-from mfa.services import code_verify, email_code_send, enrollment_needed, mask_email, totp_device_begin, totp_provisioning
+from mfa.setup import enrollment_needed, totp_device_begin, totp_provisioning
 from tenants.mixins import TenantMixin
 
 
@@ -34,19 +34,16 @@ class PendingStepMixin(TenantMixin):
             return redirect("accounts:login", tenant_id=self.tenant.id)
         needed = enrollment_needed(self.user, enroll=self.pending.enroll)
         if needed != self.step:
-            return continue_sign_in(request, self.tenant, self.pending, self.user)
+            return page_continue(request, self.tenant, self.pending, self.user)
         return super().dispatch(request, *args, **kwargs)
 
     def ctx(self) -> RequestContext:
         return RequestContext.from_request(self.request, channel="web")
 
     def verify_code(self, form):
-        """Judge the form's code (``code_verify``); on refusal the reason goes on the field."""
+        """Judge the form's code (``flows.signin.page_code``); on refusal the reason goes on the field."""
         try:
-            return code_verify(
-                user=self.user, code=form.cleaned_data["code"], enroll=self.pending.enroll, ctx=self.ctx(),
-                fingerprint=self.pending.fingerprint, on_success=lambda _verified: sign_in_record(user=self.user, ctx=self.ctx()),
-            )
+            return page_code(self.request, self.pending, self.user, form.cleaned_data["code"])
         except AuthFailure as exc:
             form.add_error("code", as_validation_error(exc))
             return None
@@ -60,7 +57,7 @@ class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
     def form_valid(self, form):
         self.pending.enroll = form.cleaned_data["method"]
         pending_login.session_save(self.request, self.pending)
-        return continue_sign_in(self.request, self.tenant, self.pending, self.user)
+        return page_continue(self.request, self.tenant, self.pending, self.user)
 
 
 class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
@@ -68,12 +65,19 @@ class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
     template_name = "mfa/setup.html"
     form_class = CodeForm
 
+    def get(self, request, *args, **kwargs):
+        self.secret = totp_device_begin(user=self.user)  # the app row is made here, not while rendering
+        return super().get(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        self.secret = totp_device_begin(user=self.user)  # the same secret, unless an admin reset it meanwhile
+        return super().form_invalid(form)
+
     def get_context_data(self, **kwargs):
-        secret = totp_device_begin(user=self.user)
-        provisioning = totp_provisioning(user=self.user, secret=secret)
+        provisioning = totp_provisioning(user=self.user, secret=self.secret)
         return super().get_context_data(
             qr_svg=provisioning["qrSvg"],
-            manual_key=totp.format_secret(secret),
+            manual_key=totp.format_secret(self.secret),
             issuer=self.tenant.effective_issuer,
             username=self.user.username,
             **kwargs,
@@ -83,9 +87,9 @@ class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
         result = self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
-        # finish_sign_in resolves where to go next (a safe ?next= or the account page); the
+        # page_hand_off resolves where to go next (a safe ?next= or the account page); the
         # recovery codes are shown first, with that place as the way on.
-        response = finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)
+        response = page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
         return render(
             self.request,
             "mfa/recovery_codes.html",
@@ -136,4 +140,4 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
             return self.form_invalid(form)
         if result.used_recovery_code:
             messages.warning(self.request, "You signed in with a recovery code. It cannot be used again.")
-        return finish_sign_in(self.request, self.tenant, self.user, amr=result.amr)
+        return page_hand_off(self.request, self.tenant, self.user, amr=result.amr)

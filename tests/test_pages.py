@@ -7,13 +7,14 @@ from django.contrib.auth import SESSION_KEY
 from django.core import mail
 
 from accounts.models import AuditEvent, MfaMethod
-from accounts.services import user_reset_mfa, user_set_password
+from accounts.services import user_set_password
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from tests.accounts.flows import (
     account_url, choose_url, code_from_mail, code_now, form_error_codes, is_signed_in, last_outbox_code, login_url,
     logout_url, manual_key, page_messages, password_step, recovery_codes_on_page, setup_url, verify_url,
 )
 from tests.conftest import PASSWORD, confirm_totp, freeze_at, run_notices
+from mfa.setup import mfa_reset
 
 NOW = datetime(2030, 4, 4, 14, 0, 0, tzinfo=dt_timezone.utc)
 
@@ -302,7 +303,7 @@ def test_account_page_needs_a_sign_in(client, tenant):
 
 
 def test_account_page_shows_app_status_and_recovery_codes_left(client, totp_user, frozen):
-    from mfa.services import recovery_codes_replace
+    from mfa.recovery_codes import recovery_codes_replace
 
     codes = recovery_codes_replace(user=totp_user)
     password_step(client, totp_user.tenant_id, "tina")
@@ -323,7 +324,7 @@ def test_account_page_shows_other_methods(client, user_factory, method, shown):
 
 
 def test_account_page_regenerates_recovery_codes_and_voids_the_old(client, totp_user, frozen):
-    from mfa.services import recovery_codes_replace
+    from mfa.recovery_codes import recovery_codes_replace
 
     old = recovery_codes_replace(user=totp_user)
     sign_in_app_user(client, totp_user)
@@ -358,12 +359,13 @@ def test_account_page_does_not_regenerate_for_email_users(client, user_factory):
 # --- notices and MFA reset -----------------------------------------------------------------------
 
 def test_mfa_reset_clears_factors_and_emails_the_user(client, totp_user, frozen):
-    from mfa.services import email_code_send, recovery_codes_replace
+    from mfa.email_codes import email_code_send
+    from mfa.recovery_codes import recovery_codes_replace
 
     recovery_codes_replace(user=totp_user)
     email_code_send(user=totp_user)
     mail.outbox.clear()
-    user_reset_mfa(user=totp_user)
+    mfa_reset(user=totp_user)
     assert not TOTPDevice.objects.filter(user=totp_user).exists()
     assert not RecoveryCode.objects.filter(user=totp_user).exists()
     assert not EmailCode.objects.filter(user=totp_user).exists()
@@ -381,7 +383,7 @@ def test_a_notice_that_cannot_be_sent_does_not_undo_the_event(totp_user, setting
     from tests.conftest import free_port
 
     settings.EMAIL_PORT = free_port()  # no SMTP server there
-    user_reset_mfa(user=totp_user)
+    mfa_reset(user=totp_user)
     run_notices()  # the send fails: the notice waits for a later try
     assert not TOTPDevice.objects.filter(user=totp_user).exists()
 

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from accounts import lockout
 from accounts.models import AuditEvent, MfaMethod
+from mfa.setup import mfa_enrolled
 
 # --- strict fields: JSON types are not coerced (DRF would take 5 for "5" and "yes" for true)
 
@@ -181,16 +182,7 @@ class UserSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_mfaEnrolled(self, user) -> bool:
-        if user.mfa_method == MfaMethod.EMAIL:
-            return True
-        if user.mfa_method == MfaMethod.TOTP:
-            confirmed = getattr(user, "totp_confirmed", None)
-            if confirmed is None:
-                from mfa.services import totp_confirmed
-
-                confirmed = totp_confirmed(user)
-            return bool(confirmed)
-        return False
+        return mfa_enrolled(user)
 
     @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
     def get_lockedUntil(self, user):

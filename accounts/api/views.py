@@ -4,7 +4,6 @@ Sign-in: ``auth/login`` → (``auth/mfa/totp/setup`` | ``auth/mfa/email/send``) 
 ``auth/mfa/verify`` → tokens; ``auth/token/refresh`` and ``auth/logout``. Admin calls:
 ``Users``, ``Users/<id>``, ``Users/<id>/events`` and ``Settings``.
 """
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -42,18 +41,12 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import MfaMethod
 from accounts.selectors import audit_event_list, normalize_username, tenant_and_user_by_username, user_get, user_list
-from accounts.services import password_login, sign_in_tokens_issue, user_change, user_create, user_delete
-from accounts.tokens import AMR_PASSWORD, token_refresh, token_revoke
-from mfa import pending as pending_login
-from mfa.models import TOTPDevice
-from mfa.services import (
-    code_verify,
-    enrollment_email_send,
-    enrollment_method,
-    enrollment_needed,
-    enrollment_totp_begin,
-    totp_provisioning,
-)
+from accounts.services import password_login, user_create, user_delete
+from accounts.tokens import token_refresh, token_revoke
+from flows import pending as pending_login
+from flows.manage import user_change
+from flows.signin import api_code, api_password_passed
+from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
 from tenants.selectors import tenant_get
 from tenants.services import tenant_update_policy
 
@@ -219,22 +212,7 @@ class LoginView(AuthView):
         data = _valid(LoginInput, request).validated_data
         self.tenant, user = tenant_and_user_by_username(tenant_id=tenant_id, username=data["username"])
         user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx(), user=user)
-        step = enrollment_needed(user)
-        if not step:
-            # Issued only if the credentials just checked are still the user's (no password
-            # change or MFA reset since: see sign_in_tokens_issue).
-            return Response(
-                sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=self.ctx(), checked=user.get_session_auth_hash())
-            )
-        enroll = MfaMethod.TOTP if step == "choose" else ""
-        return Response(
-            {
-                "mfaRequired": True,
-                "mfaToken": pending_login.token_issue(user, enroll=enroll),
-                "mfaMethod": enroll or user.mfa_method,
-                "enrollmentRequired": step in ("setup", "choose"),
-            }
-        )
+        return Response(api_password_passed(user, ctx=self.ctx()))
 
 
 class TotpSetupView(AuthView):
@@ -285,7 +263,7 @@ class EmailSendView(AuthView):
     one, the login answered ``mfaMethod: "totp", enrollmentRequired: true`` with an mfaToken
     carrying ``enroll="totp"``; calling this instead chooses email. The signed token cannot
     change, so the choice lives in the database (an unexpired emailed code; see
-    ``mfa.services.enrollment_method``) and ``auth/mfa/verify`` then judges an emailed code
+    ``mfa.setup.enrollment_method``) and ``auth/mfa/verify`` then judges an emailed code
     with the same mfaToken. Calling ``auth/mfa/totp/setup`` afterwards chooses the app again.
     """
 
@@ -353,18 +331,7 @@ class VerifyView(AuthView):
     def post(self, request, tenant_id):
         data = _valid(VerifyInput, request).validated_data
         pending, user = self.pending_user(data["mfaToken"])
-        enroll = enrollment_method(user=user, enroll=pending.enroll)
-        ctx = self.ctx()
-        # The hand-off runs inside code_verify's transaction: judging, replay guard, last_login,
-        # audit and the token pair are one commit. A refused code is counted all the same.
-        result = code_verify(
-            user=user, code=data["code"], enroll=enroll, ctx=ctx, fingerprint=pending.fingerprint,
-            on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
-        )
-        body = result.handoff
-        if result.recovery_codes:
-            body["recoveryCodes"] = result.recovery_codes
-        return Response(body)
+        return Response(api_code(pending, user, data["code"], ctx=self.ctx()))
 
 
 class TokenView(PublicView):
@@ -422,8 +389,7 @@ class IsTenantAdmin(BasePermission):
         if not user.is_tenant_admin:
             raise PermissionDenied("Only an admin of this tenant may do this.", code="forbidden")
         amr = request.auth.get("amr") if request.auth is not None else None
-        needs_mfa = user.mfa_method != MfaMethod.NONE or view.tenant.mfa_required
-        if needs_mfa and not (isinstance(amr, list) and "mfa" in amr):
+        if user.needs_second_factor and not (isinstance(amr, list) and "mfa" in amr):
             raise PermissionDenied("Sign in with your second factor to do this.", code="forbidden")
         return True
 
@@ -441,9 +407,7 @@ class UserListView(AdminView):
     serializer_class = UserSerializer
 
     def get_queryset(self):
-        users = user_list(tenant=self.tenant, viewer=self.request.user).annotate(
-            totp_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False))
-        )
+        users = with_totp_confirmed(user_list(tenant=self.tenant, viewer=self.request.user))
         filters = UserFilterInput(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         if "username" in filters.validated_data:
@@ -544,7 +508,7 @@ class UserDetailView(AdminView):
         responses={204: OpenApiResponse(description="Deleted."), **error_responses(*ADMIN_ERRORS)},
     )
     def delete(self, request, tenant_id, user_id):
-        user_delete(user=self.get_object(), actor=request.user, ctx=self.ctx())
+        user_delete(user=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

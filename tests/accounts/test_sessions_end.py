@@ -5,9 +5,10 @@ from http import HTTPStatus
 import pytest
 
 from accounts.models import MfaMethod
-from accounts.services import user_reset_mfa, user_set_password
+from accounts.services import user_set_password
 from tests.accounts.flows import account_url, is_signed_in, last_outbox_code, password_step, verify_url
 from tests.conftest import confirm_totp
+from mfa.setup import mfa_reset
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def signed_in(client, user_factory):
 @pytest.mark.parametrize("remedy", ["mfa_reset", "password_change"])
 def test_the_remedy_ends_the_browser_session(client, signed_in, remedy):
     if remedy == "mfa_reset":
-        user_reset_mfa(user=signed_in)
+        mfa_reset(user=signed_in)
     else:
         user_set_password(user=signed_in, password="Another-long-pass-2031")
     response = client.get(account_url(signed_in.tenant_id))
@@ -36,6 +37,6 @@ def test_an_mfa_reset_ends_an_unfinished_sign_in(client, user_factory):
     confirm_totp(user)
     password_step(client, user.tenant_id, "tess")
     assert client.get(verify_url(user.tenant_id)).status_code == HTTPStatus.OK
-    user_reset_mfa(user=user)
+    mfa_reset(user=user)
     response = client.get(verify_url(user.tenant_id))
     assert response.status_code == HTTPStatus.FOUND and "/login/" in response["Location"]

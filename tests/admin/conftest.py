@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.models import MfaMethod
 from accounts.tokens import AMR_OTP
-from mfa import pending as pending_login
+from flows import pending as pending_login
 from tests.conftest import confirm_totp
 
 FROZEN = datetime(2031, 5, 4, 10, 0, 0, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from django.test import Client
 from accounts.models import AuditEvent, MfaMethod
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa import totp
-from mfa.services import recovery_codes_replace
+from mfa.recovery_codes import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import code_now, logout_url, manual_key, password_step, setup_url, verify_url
 from tests.admin.conftest import signed_in_client

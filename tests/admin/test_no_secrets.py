@@ -11,7 +11,9 @@ from accounts.models import MfaMethod, User
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa import totp
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
-from mfa.services import email_code_send, recovery_codes_replace, totp_device_begin
+from mfa.email_codes import email_code_send
+from mfa.recovery_codes import recovery_codes_replace
+from mfa.setup import totp_device_begin
 from tests.accounts.flows import password_step
 from tests.conftest import FIXED_SECRET, confirm_totp
 

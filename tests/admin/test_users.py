@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent, MfaMethod, RefreshTokenChain, User
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
-from mfa.services import recovery_codes_replace
+from mfa.recovery_codes import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import form_error_codes, manual_key, page_messages, password_step, setup_url
 from accounts.services import user_create

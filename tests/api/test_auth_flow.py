@@ -13,10 +13,10 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import AuditEvent, MfaMethod, User
-from accounts.services import user_reset_mfa
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from tests.api.helpers import assert_error, call, code_now, v2
 from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
+from mfa.setup import mfa_reset
 
 
 def login(client, username, password=PASSWORD, tenant_id="acme"):
@@ -253,7 +253,7 @@ def test_mfa_token_dies_when_the_password_changes(client, totp_user, frozen):
 
 
 def test_verify_accepts_a_recovery_code_once(client, totp_user):
-    from mfa.services import recovery_codes_replace
+    from mfa.recovery_codes import recovery_codes_replace
 
     codes = recovery_codes_replace(user=totp_user)
     token = login(client, "tina").json()["mfaToken"]
@@ -314,7 +314,7 @@ def test_setup_refused_for_email_user_and_bad_token(client, email_user):
 
 def test_after_admin_reset_setup_gives_a_new_secret(client, totp_user, frozen):
     assert login(client, "tina").json()["enrollmentRequired"] is False
-    user_reset_mfa(user=totp_user)
+    mfa_reset(user=totp_user)
     body = login(client, "tina").json()
     assert (body["mfaMethod"], body["enrollmentRequired"]) == ("totp", True)
     secret = call(client, "post", v2("acme", "auth/mfa/totp/setup"), {"mfaToken": body["mfaToken"]}).json()["secret"]
@@ -494,7 +494,7 @@ def test_refresh_refused_for_deleted_or_inactive_user(client, user_factory):
 def test_refresh_refused_after_mfa_reset(client, totp_user, frozen):
     token = login(client, "tina").json()["mfaToken"]
     pair = call(client, "post", v2("acme", "auth/mfa/verify"), {"mfaToken": token, "code": code_now()}).json()
-    user_reset_mfa(user=totp_user)
+    mfa_reset(user=totp_user)
     assert_error(call(client, "post", v2("acme", "auth/token/refresh"), {"refreshToken": pair["refreshToken"]}), 401, "invalid_token")
 
 

@@ -4,7 +4,9 @@ from collections import Counter
 
 import pytest
 
+from accounts.errors import InvalidRefreshToken
 from accounts.tokens import AMR_PASSWORD, token_pair_issue, token_refresh
+from mfa.setup import mfa_reset
 from tests.conftest import in_parallel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -21,9 +23,6 @@ def test_parallel_refreshes_of_one_token_rotate_once(postgres, tenant, user):
 def test_a_revocation_racing_refreshes_leaves_no_working_token(postgres, tenant, user):
     """Issue 15, item 2: refreshes of one chain race an MFA reset; once the reset has
     returned, no token the refreshes obtained works."""
-    from accounts.services import user_reset_mfa
-    from accounts.errors import InvalidRefreshToken
-
     for _ in range(5):
         held = [token_pair_issue(user=user, amr=AMR_PASSWORD)["refreshToken"]]
 
@@ -35,7 +34,7 @@ def test_a_revocation_racing_refreshes_leaves_no_working_token(postgres, tenant,
                     return
 
         def reset():
-            user_reset_mfa(user=user)
+            mfa_reset(user=user)
 
         calls = iter([refresh_on, reset])
         in_parallel(2, lambda: next(calls)())

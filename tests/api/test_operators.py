@@ -10,12 +10,12 @@ from http import HTTPStatus
 import pytest
 
 from accounts.models import AuditEvent, MfaMethod, User
-from accounts.services import user_reset_mfa
 from accounts.tokens import AMR_OTP
 from mfa import crypto
 from mfa.models import TOTPDevice
 from tests.api.helpers import access_token, call, v2
 from tests.conftest import FIXED_SECRET, confirm_totp
+from mfa.setup import mfa_reset
 
 NEW_PASSWORD = "attacker-chosen-pass-42"
 
@@ -86,8 +86,8 @@ def test_an_operators_id_is_the_same_404_as_an_unknown_one_and_changes_nothing(c
 def test_events_of_a_visible_user_hide_what_an_operator_did(client, scene):
     """The operator reset alice's MFA: her admin sees her other events, not the operator's act."""
     alice, operator = scene["alice"], scene["operator"]
-    user_reset_mfa(user=alice, actor=operator)
-    user_reset_mfa(user=alice, actor=scene["admin"])
+    mfa_reset(user=alice, actor=operator)
+    mfa_reset(user=alice, actor=scene["admin"])
     response = call(client, "get", v2(scene["tenant"].pk, f"Users/{alice.pk}/events"), token=scene["token"])
     assert response.status_code == HTTPStatus.OK
     events = response.json()["results"]

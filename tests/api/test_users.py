@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
-from mfa.services import recovery_codes_replace
+from mfa.recovery_codes import recovery_codes_replace
 from tests.api.helpers import access_token, assert_error, call, v2
 from tests.conftest import PASSWORD, confirm_totp, run_notices
 

@@ -1,4 +1,4 @@
-"""mfa.services.code_verify: the one place a code is judged and counted (time passed in or frozen)."""
+"""mfa.verify.code_verify: the one place a code is judged and counted (time passed in or frozen)."""
 import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 
@@ -13,9 +13,11 @@ from accounts.errors import CodeAlreadyUsed, InvalidCode, InvalidMfaToken, Locke
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.services import sign_in_tokens_issue
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
-from mfa import crypto, recovery, services, totp
+from mfa import crypto, recovery, totp
+from mfa.email_codes import email_code_send
 from mfa.models import RecoveryCode, TOTPDevice
-from mfa.services import code_verify, recovery_codes_left, recovery_codes_regenerate, recovery_codes_replace
+from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
+from mfa.verify import code_verify
 from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, run_notices
 
 NOW = datetime(2030, 1, 15, 12, 0, 10, tzinfo=dt_timezone.utc)
@@ -214,7 +216,7 @@ def test_recovery_code_is_forgiving_about_case_hyphens_and_lookalikes(totp_user,
 
 def test_regenerating_voids_the_old_set(totp_user, frozen):
     old = recovery_codes_replace(user=totp_user)
-    new = recovery_codes_regenerate(user=totp_user)
+    new = recovery_codes_replace(user=totp_user)
     assert not set(old) & set(new)
     with pytest.raises(InvalidCode):
         code_verify(user=totp_user, code=old[0], unix_time=T)
@@ -303,7 +305,7 @@ def test_an_older_used_code_is_a_counted_failure(totp_user, frozen):
 
 
 def test_an_emailed_code_sent_again_after_use_is_already_used(email_user, frozen):
-    services.email_code_send(user=email_user)
+    email_code_send(user=email_user)
     sent = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
     code_verify(user=email_user, code=sent)
     with pytest.raises(CodeAlreadyUsed):

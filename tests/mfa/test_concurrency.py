@@ -13,7 +13,7 @@ import pytest
 from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
 from accounts.services import password_login
 from mfa import totp
-from mfa.services import code_verify
+from mfa.verify import code_verify
 from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp, in_parallel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -121,7 +121,7 @@ def test_parallel_app_set_up_answers_one_secret(postgres, user_factory):
     """Issue 15, item 9: parallel set-up calls all answer the one secret that is stored."""
     from mfa import crypto
     from mfa.models import TOTPDevice
-    from mfa.services import totp_device_begin
+    from mfa.setup import totp_device_begin
 
     user = user_factory("setter", mfa_method=MfaMethod.TOTP)
     secrets, lock = [], threading.Lock()

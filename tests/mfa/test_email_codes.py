@@ -9,7 +9,8 @@ from accounts.models import AuditEvent, MfaMethod
 from accounts.tokens import AMR_OTP
 from mfa import crypto
 from mfa.models import EmailCode
-from mfa.services import code_verify, email_code_send, mask_email
+from mfa.email_codes import email_code_send, mask_email
+from mfa.verify import code_verify
 from tests.conftest import free_port, freeze_at, run_notices
 from tests.accounts.flows import (
     account_url, code_from_mail, form_error_codes, is_signed_in, logout_url, page_messages, password_step, verify_url,

@@ -9,9 +9,9 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, connection, transaction
 
 from accounts.models import MfaMethod, User
-from accounts.services import user_reset_mfa
-from mfa.services import email_code_send
+from mfa.email_codes import email_code_send
 from tests.conftest import run_notices
+from mfa.setup import mfa_reset
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 PROBES: list[str] = []
@@ -62,7 +62,7 @@ def test_an_emailed_code_is_sent_with_no_row_lock_held(postgres, probing_mail, u
 
 def test_an_mfa_reset_sends_its_notice_outside_the_request_and_its_lock(postgres, probing_mail, user_factory):
     user = user_factory("resetme", mfa_method=MfaMethod.EMAIL, email="resetme@example.com")
-    user_reset_mfa(user=user)
+    mfa_reset(user=user)
     assert probing_mail == []  # nothing mailed inside the call: the notice is queued
     assert run_notices() == 1
     assert probing_mail == ["free"]

@@ -10,7 +10,7 @@ from django.db import connection
 from accounts.models import MfaMethod
 from mfa import crypto
 from mfa.models import TOTPDevice
-from mfa.services import code_verify
+from mfa.verify import code_verify
 from tests.accounts.flows import (
     code_from_mail, code_now, is_signed_in, manual_key, password_step, recovery_codes_on_page, setup_url, verify_url,
 )

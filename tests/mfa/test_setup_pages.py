@@ -182,7 +182,7 @@ def test_the_same_step_twice_is_refused_through_the_pages(client, totp_user, fro
 def test_a_recovery_code_in_the_code_field_signs_in_once(client, user_factory, frozen):
     user = user_factory("rachel", mfa_method=MfaMethod.TOTP)
     confirm_totp(user)
-    from mfa.services import recovery_codes_replace
+    from mfa.recovery_codes import recovery_codes_replace
 
     codes = recovery_codes_replace(user=user)
     response = sign_in_with(client, user, codes[0].upper())
@@ -197,7 +197,7 @@ def test_a_recovery_code_in_the_code_field_signs_in_once(client, user_factory, f
 def test_signing_in_with_a_recovery_code_warns_it_is_spent(client, user_factory, frozen):
     user = user_factory("ronan", mfa_method=MfaMethod.TOTP)
     confirm_totp(user)
-    from mfa.services import recovery_codes_replace
+    from mfa.recovery_codes import recovery_codes_replace
 
     codes = recovery_codes_replace(user=user)
     password_step(client, user.tenant_id, user.username)

@@ -2,8 +2,9 @@
 
 It is not a sign-in. In the browser it is a dict in the session under one key; for the
 API it is a signed, timestamped ``mfaToken``. Both expire after MFA_PENDING_SECONDS (10
-minutes), are bound to one user of one tenant, and end in ``complete_session_login``,
-which rotates the session key, or in tokens minted by ``accounts.tokens``.
+minutes), are bound to one user of one tenant (``User.sign_in_fingerprint``), and end in
+``complete_session_login``, which rotates the session key, or in tokens minted by
+``accounts.tokens`` (``flows.signin`` decides which).
 """
 import time
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from django.core import signing
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User
-from accounts.selectors import as_uuid
+from accounts.selectors import as_uuid, user_get_or_none
 
 SESSION_KEY = "gatehouse_pending"
 AMR_SESSION_KEY = "gatehouse_amr"
@@ -72,8 +73,6 @@ def session_get(request, *, tenant_id: str) -> Pending | None:
 
 def session_user(request, *, tenant):
     """The user of the live pending sign-in, checked against their current state, or None."""
-    from accounts.selectors import user_get_or_none
-
     pending = session_get(request, tenant_id=tenant.id)
     if pending is None:
         return None, None

@@ -1,0 +1,105 @@
+"""The sign-in flow, for the pages and the API: password → the factor the user needs (set-up
+included) → the hand-off to a browser session or to tokens. The password step and the
+judging of codes are the domains' (``accounts.services.password_login``,
+``mfa.verify.code_verify``); this module decides what comes next and hands off."""
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.audit import RequestContext
+from accounts.models import MfaMethod, User
+from accounts.services import sign_in_record, sign_in_tokens_issue
+from accounts.tokens import AMR_PASSWORD
+from flows import pending as pending_login
+from mfa.setup import enrollment_method, enrollment_needed
+from mfa.verify import Verified, code_verify
+
+NEXT_SESSION_KEY = "gatehouse_next"
+
+
+def safe_next(request, candidate: str | None) -> str | None:
+    """``?next=`` only to a path on this site."""
+    if candidate and candidate.startswith("/") and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return None
+
+
+def account_url(tenant_id: str) -> str:
+    return reverse("accounts:account", kwargs={"tenant_id": tenant_id})
+
+
+# --- the pages -------------------------------------------------------------------------------
+
+def page_password_passed(request, tenant, user: User, *, next_url: str | None) -> HttpResponseRedirect:
+    """The password was right: a pending sign-in in a fresh session (any earlier sign-in of
+    this browser ends), the way on kept, then the next step."""
+    pending = pending_login.session_start(request, user)
+    request.session.pop(NEXT_SESSION_KEY, None)  # a ?next= of an abandoned sign-in is not this one's
+    if next_url:
+        request.session[NEXT_SESSION_KEY] = next_url
+    return page_continue(request, tenant, pending, user)
+
+
+def page_continue(request, tenant, pending, user: User) -> HttpResponseRedirect:
+    """After a step of the pending sign-in: the next MFA page, or (no factor needed) the
+    sign-in itself."""
+    step = enrollment_needed(user, enroll=pending.enroll)
+    if step:
+        return redirect(f"mfa:{step}", tenant_id=tenant.id)
+    sign_in_record(user=user, ctx=RequestContext.from_request(request, channel="web"))
+    return page_hand_off(request, tenant, user, amr=AMR_PASSWORD)
+
+
+def page_code(request, pending, user: User, code: str) -> Verified:
+    """Judge a code of the browser's pending sign-in; when it is right, the sign-in is
+    recorded in the same commit (``code_verify``). Raises the ``AuthFailure`` to show."""
+    ctx = RequestContext.from_request(request, channel="web")
+    return code_verify(
+        user=user, code=code, enroll=pending.enroll, ctx=ctx, fingerprint=pending.fingerprint,
+        on_success=lambda _verified: sign_in_record(user=user, ctx=ctx),
+    )
+
+
+def page_hand_off(request, tenant, user: User, *, amr: list[str]) -> HttpResponseRedirect:
+    """The session hand-off of a recorded sign-in: a new session key, the ``amr`` kept, and
+    the way on (a safe ``next`` or the account page)."""
+    next_url = request.session.pop(NEXT_SESSION_KEY, None)
+    pending_login.complete_session_login(request, user, amr=amr)
+    return HttpResponseRedirect(safe_next(request, next_url) or account_url(tenant.id))
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+def api_password_passed(user: User, *, ctx: RequestContext) -> dict:
+    """The API's answer to a right password: tokens when no factor is needed, else the MFA
+    challenge with an ``mfaToken``. A user with no method where the tenant requires one is
+    offered the app and may choose email instead (``mfa.setup``'s enrollment choice)."""
+    step = enrollment_needed(user)
+    if not step:
+        # Issued only if the credentials just checked are still the user's (no password
+        # change or MFA reset since): see sign_in_tokens_issue.
+        return sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=ctx, checked=user.get_session_auth_hash())
+    enroll = MfaMethod.TOTP if step == "choose" else ""
+    return {
+        "mfaRequired": True,
+        "mfaToken": pending_login.token_issue(user, enroll=enroll),
+        "mfaMethod": enroll or user.mfa_method,
+        "enrollmentRequired": step in ("setup", "choose"),
+    }
+
+
+def api_code(pending, user: User, code: str, *, ctx: RequestContext) -> dict:
+    """Judge a code of an API sign-in; when it is right, the tokens are issued in the same
+    commit (plus the recovery codes when it finished the app's set-up)."""
+    result = code_verify(
+        user=user, code=code, enroll=enrollment_method(user=user, enroll=pending.enroll), ctx=ctx,
+        fingerprint=pending.fingerprint,
+        on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
+    )
+    body = result.handoff
+    if result.recovery_codes:
+        body["recoveryCodes"] = result.recovery_codes
+    return body
