@@ -1,8 +1,37 @@
-"""OpenAPI documentation helpers: the bearer scheme and the documented error answers."""
+"""The API's OpenAPI documentation, kept apart from the views' behaviour: the bearer scheme,
+the documented error answers, and one ``extend_schema_view`` per view (summaries,
+descriptions, examples, responses), applied as a class decorator in ``views.py``."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework.fields import empty
 
-from accounts.api.serializers import ErrorSerializer
+from accounts.api.pagination import ApiCursorPagination
+from accounts.api.serializers import (
+    AuditEventSerializer,
+    EmailSentSerializer,
+    ErrorSerializer,
+    LoginInput,
+    MfaChallengeSerializer,
+    MfaTokenInput,
+    RefreshInput,
+    SettingsInput,
+    SettingsSerializer,
+    TokensSerializer,
+    TotpSetupSerializer,
+    UserCreateInput,
+    UserSerializer,
+    UserUpdateInput,
+    VerifyInput,
+    VerifyResultSerializer,
+)
 
 
 class TenantJWTScheme(OpenApiAuthenticationExtension):
@@ -78,31 +107,295 @@ def error_responses(*codes: str) -> dict:
 def strict_request_schemas(result, generator, request, public):
     """Postprocessing hook: the published schema states what the server enforces, so clients
     (and schemathesis) do not send what is always refused. Every request body refuses unknown
-    keys (``InputSerializer``); the policy fields carry the ranges of the Tenant model's
-    validators (their one home); ``?limit=`` its page-size range."""
-    from django.core.validators import MaxValueValidator, MinValueValidator
-
-    from accounts.api.pagination import ApiCursorPagination
-    from accounts.api.serializers import _POLICY
-    from tenants.models import Tenant
-
-    ranges = {}
-    for camel_name, field_name in _POLICY.items():
-        for validator in Tenant._meta.get_field(field_name).validators:
-            if isinstance(validator, MinValueValidator):
-                ranges.setdefault(camel_name, {})["minimum"] = validator.limit_value
-            elif isinstance(validator, MaxValueValidator):
-                ranges.setdefault(camel_name, {})["maximum"] = validator.limit_value
+    keys (``InputSerializer``); ``?limit=`` has its page-size range. (The policy fields' ranges
+    come from their serializer fields, which read the Tenant model's validators.)"""
     for name, component in result.get("components", {}).get("schemas", {}).items():
-        if not name.endswith("Request") or component.get("type") != "object":
-            continue
-        component["additionalProperties"] = False
-        for prop, bounds in ranges.items():
-            if prop in component.get("properties", {}):
-                component["properties"][prop].update(bounds)
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 if parameter.get("name") == "limit" and parameter.get("in") == "query":
                     parameter.setdefault("schema", {}).update(minimum=1, maximum=ApiCursorPagination.max_page_size)
     return result
+
+
+# --- the operations, one declaration per view -------------------------------------------------
+
+TOKENS_EXAMPLE = {
+    "accessToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl",
+    "refreshToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl",
+    "tokenType": "Bearer",
+    "expiresIn": 300,
+}
+USER_EXAMPLE = {
+    "id": "5b7f2f6e-3f0c-4f0e-9a51-7f7d2c1e9b10",
+    "username": "alice",
+    "email": "alice@example.com",
+    "mfaMethod": "totp",
+    "mfaEnrolled": True,
+    "isActive": True,
+    "isAdmin": False,
+    "lockedUntil": None,
+    "createdAt": "2025-01-01T09:00:00Z",
+    "lastLoginAt": "2025-01-02T08:30:00Z",
+}
+TENANT_ID = OpenApiParameter(
+    "tenant_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The tenant's id, as in its sign-in URL (2–63 lowercase letters, digits and hyphens).",
+)
+USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The user's id (a UUID).")
+AUTH_TAG = ["Sign-in"]
+USERS_TAG = ["Users"]
+SETTINGS_TAG = ["Settings"]
+SIGN_IN_LIMITS = ("rate_limited", "rate_limit_unavailable")
+
+tenant_view = extend_schema(parameters=[TENANT_ID])
+
+
+def _answer(serializer, examples: dict, description: str = "") -> OpenApiResponse:
+    """A success answer with its examples (name → body)."""
+    return OpenApiResponse(
+        serializer, description=description, examples=[OpenApiExample(name, value=value, response_only=True) for name, value in examples.items()]
+    )
+
+
+def _operation(*, tags: list, operation_id: str, summary: str, description: str, answer: dict, errors: tuple,
+               request=empty, parameters: tuple = (), examples: dict | None = None):
+    """One operation: its answer, these error codes (in this order, one example each),
+    ``Retry-After`` wherever a 429 may answer, and its request examples (name → body)."""
+    if any(ERRORS[code][0] == 429 for code in errors):
+        parameters = (*parameters, RETRY_AFTER)
+    return extend_schema(
+        tags=tags,
+        summary=summary,
+        operation_id=operation_id,
+        description=description,
+        request=request,
+        responses={**answer, **error_responses(*errors)},
+        parameters=list(parameters) or None,
+        examples=[OpenApiExample(name, value=value, request_only=True) for name, value in (examples or {}).items()] or None,
+    )
+
+
+login = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_login",
+        summary="Sign in with username and password",
+        description=(
+            "Checks the password (with lockout). Without a second factor the answer is the tokens. "
+            "Otherwise it is an `mfaToken` (valid 10 minutes) to finish the sign-in with: "
+            "`mfaMethod` tells which factor; `enrollmentRequired` is true when it must be set up first. "
+            "A user without a method in a tenant that requires MFA gets `mfaMethod: \"totp\"` and "
+            "`enrollmentRequired: true`: call `auth/mfa/totp/setup` for the app, or `auth/mfa/email/send` "
+            "to choose emailed codes instead (the last of the two calls wins). Email users call "
+            "`auth/mfa/email/send` to receive their code."
+        ),
+        request=LoginInput,
+        answer={
+            200: _answer(
+                PolymorphicProxySerializer(
+                    component_name="LoginResult", serializers=[TokensSerializer, MfaChallengeSerializer], resource_type_field_name=None
+                ),
+                {
+                    "Tokens (no second factor)": TOKENS_EXAMPLE,
+                    "MFA challenge": {"mfaRequired": True, "mfaToken": "eyJ1c2VyX2lkIjoi…", "mfaMethod": "totp", "enrollmentRequired": False},
+                },
+                description="Tokens, or the MFA challenge.",
+            )
+        },
+        errors=(*BODY_ERRORS, "invalid_credentials", "locked_out", *SIGN_IN_LIMITS),
+        examples={"Login": {"username": "alice", "password": "correct-horse-battery-9"}},
+    )
+)
+
+totp_setup = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_totp_setup",
+        summary="Begin setting up the authenticator app",
+        description=(
+            "Only while the login answered `enrollmentRequired: true` for the app. Answers the secret, "
+            "the otpauth URI and its QR code; calling again answers the same secret until a code from "
+            "the app confirms it at `auth/mfa/verify`."
+        ),
+        request=MfaTokenInput,
+        answer={
+            200: _answer(
+                TotpSetupSerializer,
+                {
+                    "Set-up": {
+                        "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                        "otpauthUri": "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Acme&algorithm=SHA1&digits=6&period=30",
+                        "qrSvg": "<svg role=\"img\" …>…</svg>",
+                    }
+                },
+            )
+        },
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "enrollment_not_allowed", *SIGN_IN_LIMITS),
+    )
+)
+
+email_send = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_email_send",
+        summary="Email a sign-in code",
+        description=(
+            "For email users; or, for a user without a method who must set one up, this chooses "
+            "email codes (see `auth/login`). An earlier unexpired code keeps working. Nothing is "
+            "counted or changed when the mail cannot be sent (503)."
+        ),
+        request=MfaTokenInput,
+        answer={202: _answer(EmailSentSerializer, {"Sent": {"sentTo": "a***@example.com", "resendAfter": 60}})},
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "wrong_mfa_method", "resend_too_soon", *SIGN_IN_LIMITS, "email_unavailable"),
+    )
+)
+
+verify = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_verify",
+        summary="Give the second factor and receive tokens",
+        description=(
+            "A six-digit code from the app or the email (spaces ignored), or an unused recovery code. "
+            "A wrong code counts towards the lockout (`attemptsRemaining`). When the code finished "
+            "setting up the app, the answer also holds the ten recovery codes, shown only this once."
+        ),
+        request=VerifyInput,
+        answer={
+            200: _answer(
+                VerifyResultSerializer,
+                {"Tokens": TOKENS_EXAMPLE, "Tokens after app set-up": {**TOKENS_EXAMPLE, "recoveryCodes": ["k3vq-9x2m-7hpa", "…"]}},
+            )
+        },
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "invalid_code", "locked_out", *SIGN_IN_LIMITS),
+        examples={"Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"}},
+    )
+)
+
+refresh = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_token_refresh",
+        summary="Exchange a refresh token for a new pair",
+        description="Rotation: the refresh token given stops working (a second use is refused).",
+        request=RefreshInput,
+        answer={200: _answer(TokensSerializer, {"Tokens": TOKENS_EXAMPLE})},
+        errors=(*BODY_ERRORS, "invalid_token"),
+    )
+)
+
+logout = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_logout",
+        summary="Sign out: revoke a refresh token",
+        description="The refresh token stops working. Access tokens expire by themselves (`expiresIn`).",
+        request=RefreshInput,
+        answer={204: OpenApiResponse(description="Signed out.")},
+        errors=(*BODY_ERRORS, "invalid_token"),
+    )
+)
+
+USER_RESPONSE = _answer(UserSerializer, {"User": USER_EXAMPLE})
+
+user_list = extend_schema_view(
+    get=_operation(
+        tags=USERS_TAG,
+        operation_id="users_list",
+        summary="List users",
+        description="Oldest first, in pages: follow `next` (a full URL, null on the last page).",
+        parameters=(
+            OpenApiParameter("username", str, description="Exactly this username (case-insensitive)."),
+            OpenApiParameter("email", str, description="Exactly this email address (case-insensitive)."),
+        ),
+        answer={200: UserSerializer(many=True)},
+        errors=("invalid_request", *ADMIN_ERRORS),
+    ),
+    post=_operation(
+        tags=USERS_TAG,
+        operation_id="users_create",
+        summary="Create a user",
+        description="Usernames are unique per tenant (case-insensitive); the password must pass the password rules.",
+        request=UserCreateInput,
+        answer={201: _answer(UserSerializer, {"Created": USER_EXAMPLE})},
+        errors=(*BODY_ERRORS, *ADMIN_ERRORS, "username_taken"),
+        examples={"New app user": {"username": "alice", "email": "alice@example.com", "password": "correct-horse-battery-9", "mfaMethod": "totp"}},
+    ),
+)
+
+_user_change = dict(
+    tags=USERS_TAG,
+    description=(
+        "Every field is optional; fields left out keep their values. PUT and PATCH are the same. "
+        "`resetTOTP: true` resets the user's MFA (they set the app up again at next sign-in), "
+        "`unlock: true` lifts a lockout, `password` sets a new password; all of it is audited "
+        "with the acting admin, and nothing changes when any part is refused."
+    ),
+    parameters=(USER_ID,),
+    request=UserUpdateInput,
+    answer={200: USER_RESPONSE},
+    errors=(*BODY_ERRORS, *ADMIN_ERRORS, "username_taken"),
+    examples={"Reset MFA (lost phone)": {"resetTOTP": True}, "Unlock": {"unlock": True}},
+)
+
+user_detail = extend_schema_view(
+    get=_operation(
+        tags=USERS_TAG,
+        operation_id="users_get",
+        summary="Get a user",
+        description="A user of this tenant (404 for any other id).",
+        parameters=(USER_ID,),
+        answer={200: USER_RESPONSE},
+        errors=ADMIN_ERRORS,
+    ),
+    put=_operation(operation_id="users_update", summary="Change a user, reset their MFA, unlock them", **_user_change),
+    patch=_operation(operation_id="users_partial_update", summary="Change a user (same as PUT)", **_user_change),
+    delete=_operation(
+        tags=USERS_TAG,
+        operation_id="users_delete",
+        summary="Delete a user",
+        description="The user and their factors go; their refresh tokens stop working; their audit events stay.",
+        parameters=(USER_ID,),
+        answer={204: OpenApiResponse(description="Deleted.")},
+        errors=ADMIN_ERRORS,
+    ),
+)
+
+user_events = extend_schema_view(
+    get=_operation(
+        tags=USERS_TAG,
+        operation_id="users_events_list",
+        summary="A user's audit events",
+        description="Sign-ins, failures, lockouts, factor set-ups, resets … newest first, in pages (follow `next`).",
+        parameters=(USER_ID,),
+        answer={200: AuditEventSerializer(many=True)},
+        errors=("invalid_request", *ADMIN_ERRORS),
+    )
+)
+
+_settings_change = dict(
+    tags=SETTINGS_TAG,
+    description="Any of the policy fields; fields left out keep their values. PUT and PATCH are the same. Answers the whole policy.",
+    request=SettingsInput,
+    answer={200: SettingsSerializer},
+    errors=(*BODY_ERRORS, *ADMIN_ERRORS),
+    examples={"Stricter lockout": {"mfaMaxAttempts": 3, "lockoutSeconds": 900}},
+)
+
+tenant_settings = extend_schema_view(
+    get=_operation(
+        tags=SETTINGS_TAG,
+        operation_id="settings_get",
+        summary="The tenant's MFA and lockout policy",
+        description="The whole policy, as the Settings calls take it.",
+        answer={200: SettingsSerializer},
+        errors=ADMIN_ERRORS,
+    ),
+    put=_operation(operation_id="settings_update", summary="Change the policy", **_settings_change),
+    patch=_operation(operation_id="settings_partial_update", summary="Change the policy (same as PUT)", **_settings_change),
+)

@@ -1,9 +1,12 @@
 """Input and output shapes of the API (camelCase), kept apart: inputs check types and
-refuse unknown keys; the rules (lengths of usernames, password strength, policy ranges)
-live in the services and model validators they hand over to."""
-import copy
+refuse unknown keys, and rename with ``source=`` so that ``validated_data`` holds the
+service's keyword arguments; the rules (lengths of usernames, password strength, policy
+ranges) live in the services and model validators they hand over to. The policy ranges are
+read from the ``Tenant`` model's validators (``policy_bounds``), as a ``ModelSerializer``
+would, so that a request is refused, and documented, with the model's numbers."""
 from collections.abc import Mapping
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,6 +14,7 @@ from rest_framework import serializers
 from accounts import lockout
 from accounts.models import AuditEvent, MfaMethod
 from mfa.setup import mfa_enrolled
+from tenants.models import Tenant
 
 # --- strict fields: JSON types are not coerced (DRF would take 5 for "5" and "yes" for true)
 
@@ -60,24 +64,7 @@ class StrictChoiceField(serializers.ChoiceField):
 
 
 class InputSerializer(serializers.Serializer):
-    """Refuses keys it does not know, each named in ``fields``.
-
-    Each instance gets its own field instances, as with DRF, but as shallow copies of one
-    deep copy per class: DRF deep-copies the declared fields for every instance, which
-    re-runs each field's ``__init__`` and is half the cost of validating a small body (the
-    sign-in calls'). Only for flat fields (strings, numbers, booleans, choices): a field with
-    a child field or a nested serializer keeps DRF's deep copy, since a shallow copy would
-    share the child."""
-
-    def get_fields(self):
-        cls = type(self)
-        prototypes = cls.__dict__.get("_field_prototypes")
-        if prototypes is None:
-            prototypes = copy.deepcopy(self._declared_fields)
-            if any(hasattr(f, "child") or isinstance(f, serializers.BaseSerializer) for f in prototypes.values()):
-                return prototypes
-            cls._field_prototypes = prototypes
-        return {name: copy.copy(field) for name, field in prototypes.items()}
+    """Refuses keys it does not know, each named in ``fields``."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -113,7 +100,7 @@ class LoginInput(InputSerializer):
 
 
 class MfaTokenInput(InputSerializer):
-    mfaToken = StrictCharField(max_length=1024, help_text="The `mfaToken` of the login answer (valid 10 minutes).")
+    mfaToken = StrictCharField(source="mfa_token", max_length=1024, help_text="The `mfaToken` of the login answer (valid 10 minutes).")
 
 
 class VerifyInput(MfaTokenInput):
@@ -125,7 +112,7 @@ class VerifyInput(MfaTokenInput):
 
 
 class RefreshInput(InputSerializer):
-    refreshToken = StrictCharField(max_length=4096)
+    refreshToken = StrictCharField(source="refresh_token", max_length=4096)
 
 
 class TokensSerializer(serializers.Serializer):
@@ -202,40 +189,23 @@ class UserCreateInput(InputSerializer):
     username = UsernameInputField(max_length=300)
     email = EmailInputField(max_length=300)
     password = StrictCharField(required=False, max_length=4096, trim_whitespace=False, help_text="Without one the user cannot sign in until an admin sets one.")
-    mfaMethod = StrictChoiceField(choices=_METHODS, required=False, default=MfaMethod.NONE)
-    isAdmin = StrictBooleanField(required=False, default=False)
-
-    def service_kwargs(self) -> dict:
-        data = self.validated_data
-        return {
-            "username": data["username"],
-            "email": data["email"],
-            "password": data.get("password"),
-            "mfa_method": data["mfaMethod"],
-            "is_admin": data["isAdmin"],
-        }
+    mfaMethod = StrictChoiceField(source="mfa_method", choices=_METHODS, required=False, default=MfaMethod.NONE)
+    isAdmin = StrictBooleanField(source="is_admin", required=False, default=False)
 
 
 class UserUpdateInput(InputSerializer):
     username = UsernameInputField(required=False, max_length=300)
     email = EmailInputField(required=False, max_length=300)
     password = StrictCharField(required=False, max_length=4096, trim_whitespace=False, help_text="A new password; the user's refresh tokens stop working.")
-    mfaMethod = StrictChoiceField(choices=_METHODS, required=False)
-    isAdmin = StrictBooleanField(required=False)
-    isActive = StrictBooleanField(required=False)
+    mfaMethod = StrictChoiceField(source="mfa_method", choices=_METHODS, required=False)
+    isAdmin = StrictBooleanField(source="is_admin", required=False)
+    isActive = StrictBooleanField(source="is_active", required=False)
     resetTOTP = StrictBooleanField(
+        source="reset_mfa",
         required=False,
         help_text="true: clear the app secret, recovery codes and pending email codes, revoke refresh tokens, email the user. An app user sets the app up again at next sign-in.",
     )
     unlock = StrictBooleanField(required=False, help_text="true: lift a lockout and restart the failure counters.")
-
-    _PLAIN = {"username": "username", "email": "email", "mfaMethod": "mfa_method", "isAdmin": "is_admin", "isActive": "is_active"}
-
-    def service_kwargs(self) -> dict:
-        data = self.validated_data
-        kwargs = {snake: data[camel] for camel, snake in self._PLAIN.items() if camel in data}
-        kwargs.update(password=data.get("password"), reset_mfa=data.get("resetTOTP", False), unlock=data.get("unlock", False))
-        return kwargs
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -251,35 +221,49 @@ class AuditEventSerializer(serializers.Serializer):
 
 # --- tenant settings ------------------------------------------------------------------------
 
-_POLICY = {
-    "mfaMaxAttempts": "mfa_max_attempts",
-    "passwordMaxAttempts": "password_max_attempts",
-    "lockoutSeconds": "lockout_seconds",
-    "mfaRequired": "mfa_required",
-    "emailCodeTtlSeconds": "email_code_ttl_seconds",
-    "emailResendSeconds": "email_resend_seconds",
-    "issuer": "issuer",
-}
+
+def policy_bounds(field_name: str) -> dict:
+    """``min_value``/``max_value`` of a policy field, from the ``Tenant`` model's validators
+    (their one home), as ``ModelSerializer`` derives them."""
+    bounds = {}
+    for validator in Tenant._meta.get_field(field_name).validators:
+        if isinstance(validator, MinValueValidator):
+            bounds["min_value"] = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            bounds["max_value"] = validator.limit_value
+    return bounds
+
+
+def _range(field_name: str) -> str:
+    bounds = policy_bounds(field_name)
+    return f"{bounds['min_value']}–{bounds['max_value']}"
 
 
 class SettingsSerializer(serializers.Serializer):
-    mfaMaxAttempts = serializers.IntegerField(source="mfa_max_attempts", help_text="Failed codes before lockout (1–100).")
-    passwordMaxAttempts = serializers.IntegerField(source="password_max_attempts", help_text="Failed passwords before lockout (1–100).")
-    lockoutSeconds = serializers.IntegerField(source="lockout_seconds", help_text="How long a lockout lasts (1–86400).")
+    mfaMaxAttempts = serializers.IntegerField(source="mfa_max_attempts", help_text=f"Failed codes before lockout ({_range('mfa_max_attempts')}).")
+    passwordMaxAttempts = serializers.IntegerField(
+        source="password_max_attempts", help_text=f"Failed passwords before lockout ({_range('password_max_attempts')})."
+    )
+    lockoutSeconds = serializers.IntegerField(source="lockout_seconds", help_text=f"How long a lockout lasts ({_range('lockout_seconds')}).")
     mfaRequired = serializers.BooleanField(source="mfa_required", help_text="Users without a method must set one up at next sign-in.")
-    emailCodeTtlSeconds = serializers.IntegerField(source="email_code_ttl_seconds", help_text="Lifetime of an emailed code (1–600).")
-    emailResendSeconds = serializers.IntegerField(source="email_resend_seconds", help_text="Least gap between two emailed codes (0–3600).")
+    emailCodeTtlSeconds = serializers.IntegerField(
+        source="email_code_ttl_seconds", help_text=f"Lifetime of an emailed code ({_range('email_code_ttl_seconds')})."
+    )
+    emailResendSeconds = serializers.IntegerField(
+        source="email_resend_seconds", help_text=f"Least gap between two emailed codes ({_range('email_resend_seconds')})."
+    )
     issuer = serializers.CharField(source="effective_issuer", help_text="The issuer authenticator apps show (the tenant's name unless set).")
 
 
 class SettingsInput(InputSerializer):
-    mfaMaxAttempts = StrictIntegerField(required=False)
-    passwordMaxAttempts = StrictIntegerField(required=False)
-    lockoutSeconds = StrictIntegerField(required=False)
-    mfaRequired = StrictBooleanField(required=False)
-    emailCodeTtlSeconds = StrictIntegerField(required=False)
-    emailResendSeconds = StrictIntegerField(required=False)
-    issuer = StrictCharField(required=False, allow_blank=True, help_text="1–64 characters, no colon; an empty string goes back to the tenant's name.")
-
-    def service_kwargs(self) -> dict:
-        return {_POLICY[key]: value for key, value in self.validated_data.items()}
+    mfaMaxAttempts = StrictIntegerField(source="mfa_max_attempts", required=False, **policy_bounds("mfa_max_attempts"))
+    passwordMaxAttempts = StrictIntegerField(source="password_max_attempts", required=False, **policy_bounds("password_max_attempts"))
+    lockoutSeconds = StrictIntegerField(source="lockout_seconds", required=False, **policy_bounds("lockout_seconds"))
+    mfaRequired = StrictBooleanField(source="mfa_required", required=False)
+    emailCodeTtlSeconds = StrictIntegerField(source="email_code_ttl_seconds", required=False, **policy_bounds("email_code_ttl_seconds"))
+    emailResendSeconds = StrictIntegerField(source="email_resend_seconds", required=False, **policy_bounds("email_resend_seconds"))
+    issuer = StrictCharField(
+        required=False,
+        allow_blank=True,
+        help_text=f"1–{Tenant._meta.get_field('issuer').max_length} characters, no colon; an empty string goes back to the tenant's name.",
+    )

@@ -186,36 +186,23 @@ def test_a_repeated_query_parameter_is_refused(client, tenant, admin_token):
     assert snapshot() == before
 
 
-# --- input serializers: shallow copies of per-class field prototypes (InputSerializer.get_fields)
+# --- input serializers: API names only (``source=`` renames them to the services' names)
 
 
-def test_every_input_serializer_gets_its_own_fields_equal_to_drfs():
-    import copy
-
-    from rest_framework import serializers
-
-    from accounts.api import serializers as inputs
-
-    classes = [c for c in vars(inputs).values() if isinstance(c, type) and issubclass(c, inputs.InputSerializer)]
-    assert len(classes) >= 6
-    for cls in classes:
-        first, second = cls(data={}).fields, cls(data={}).fields
-        drf = serializers.Serializer.get_fields(cls())  # DRF's own: a deep copy of the declared fields
-        assert list(first) == list(drf), cls
-        for name in first:
-            assert first[name] is not second[name] and first[name].parent is not second[name].parent
-            assert repr(first[name]) == repr(drf[name]), (cls, name)
-            assert type(first[name]) is type(copy.deepcopy(cls._declared_fields[name]))
-
-
-def test_a_nested_input_field_keeps_drfs_deep_copy():
-    from rest_framework import serializers
-
-    from accounts.api.serializers import InputSerializer, StrictCharField
-
-    class Nested(InputSerializer):
-        tags = serializers.ListField(child=StrictCharField())
-
-    a, b = Nested(data={}).fields["tags"], Nested(data={}).fields["tags"]
-    assert a.child is not b.child and a.child.parent is a
-    assert "_field_prototypes" not in vars(Nested)
+@pytest.mark.parametrize(
+    "method, path, body, field",
+    [
+        ("post", "auth/mfa/verify", {"mfa_token": "x", "code": "123456"}, "mfa_token"),
+        ("post", "auth/token/refresh", {"refresh_token": "x"}, "refresh_token"),
+        ("post", "Users", {"username": "bob", "email": "bob@example.com", "mfa_method": "totp"}, "mfa_method"),
+        ("post", "Users", {"username": "bob", "email": "bob@example.com", "is_admin": True}, "is_admin"),
+        ("patch", "Users/{uid}", {"reset_mfa": True}, "reset_mfa"),
+        ("put", "Users/{uid}", {"is_active": False}, "is_active"),
+        ("patch", "Settings", {"lockout_seconds": 42}, "lockout_seconds"),
+    ],
+)
+def test_a_service_name_is_an_unknown_field(client, admin, admin_token, user, method, path, body, field):
+    before = snapshot()
+    response = call(client, method, v2("acme", path.format(uid=user.pk)), body, token=admin_token)
+    assert assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_request")["fields"][field] == ["Unknown field."]
+    assert snapshot() == before
