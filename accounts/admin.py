@@ -1,26 +1,6 @@
-"""The admin site: tenant admins run their tenant from it, platform operators run every tenant.
-
-Signing in
-    The admin has no password form of its own. ``/admin/login/`` sends people to Gatehouse's
-    sign-in (``/login/`` asks for the tenant id, then ``/tenant/ID/login/?next=/admin/``), so the
-    admin is reached through the same password step, lockout and second factor as every other
-    page. A pending sign-in (password right, code not yet given) is not a sign-in: it opens no
-    admin page. As a second line, the admin also refuses a session that did not pass a second
-    factor when the person has one (or their tenant requires one): see ``admin_allowed``.
-    Only ``accounts.backends.TenantBackend`` is installed; Django's ``ModelBackend`` is not, so
-    two tenants with the same username never make a sign-in ambiguous.
-
-Operators
-    A platform operator is a superuser who belongs to an operators' tenant, like any other user,
-    and signs in through it — typically ``ops``::
-
-        python manage.py create_tenant ops --name "Platform operators" --mfa-required
-        python manage.py create_user ops root --email root@example.com --password … --superuser
-
-    then ``/admin/`` → tenant ``ops`` → username and password → second factor. With
-    ``--mfa-required`` the operator must set up a second factor at first sign-in. An operators'
-    tenant is an ordinary tenant: it needs no special case in the sign-in code, its own lockout
-    policy applies, and its usernames cannot collide with a customer's.
+"""The admin's pages for users and the audit trail: tenant admins run their tenant from them,
+platform operators run every tenant. The site itself (sign-in only through Gatehouse,
+``has_permission``, sign-out audited, operators) is ``accounts.admin_site.GatehouseAdminSite``.
 
 Scoping
     Tenant admins (``is_tenant_admin``; the services set ``is_staff`` for them) get
@@ -34,8 +14,8 @@ Scoping
 
 Secrets
     No admin page shows a TOTP secret, a code hash or a refresh token: the ``mfa`` models are
-    not registered, the user page shows MFA *status* only, and simplejwt's token admins (which
-    would show whole refresh tokens to operators) are unregistered.
+    not registered, the user page shows MFA *status* only, and the site never offers simplejwt's
+    token admins (which would show whole refresh tokens to operators).
 
 Everything that writes goes through ``accounts.services`` (the same functions as the API),
 with ``actor`` and a ``RequestContext`` on channel ``admin``, so the audit trail names the admin.
@@ -47,120 +27,40 @@ Notices
     ``BASE_DIR / "templates"`` in ``TEMPLATES[0]["DIRS"]`` (``yourdir/accounts/email/…``).
 """
 from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
 from typing import Callable
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, BaseUserCreationForm, UsernameField
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
-from django.utils.http import urlencode
-from django.views.decorators.debug import sensitive_post_parameters
+from django.utils.html import format_html
 
-from accounts.audit import RequestContext, audit_record
+from accounts.admin_site import admin_ctx
+from accounts.audit import RequestContext
 from accounts.models import AuditEvent, MfaMethod, User
-from accounts.selectors import audit_events_seen_by, normalize_username, users_seen_by
-from accounts.services import sign_out_record, user_create, user_delete, user_set_password, user_unlock, user_update
-from flows import pending as pending_login
+from accounts.selectors import audit_events_seen_by, normalize_username, user_get_by_username, users_seen_by
+from accounts.services import user_create, user_delete, user_set_password, user_unlock, user_update, username_taken
 from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
 from mfa.setup import mfa_reset
 from tenants.admin import TenantScopedAdminMixin, is_operator
 
-# --- the site: sign-in only through Gatehouse, with MFA ------------------------------------
-
-_stock_logout = admin.site.logout
-
-
-def admin_allowed(request) -> bool:
-    """May this request use the admin site? An active staff member (tenant admin or operator)
-    whose session finished Gatehouse's sign-in with a second factor whenever they have one."""
-    user = request.user
-    if not (user.is_active and user.is_staff and (user.is_superuser or user.is_tenant_admin)):
-        return False
-    amr = request.session.get(pending_login.AMR_SESSION_KEY) or []
-    return "mfa" in amr if user.needs_second_factor else bool(amr)
-
-
-def admin_login(request, extra_context=None):
-    """The admin's own password form is never used: sign-in goes through Gatehouse, with MFA.
-
-    Someone already signed in who may not use the admin gets a page saying so (sending them to
-    the sign-in again would only bring them back here).
-    """
-    next_url = request.GET.get("next") or reverse("admin:index")
-    if admin_allowed(request):
-        return redirect(reverse("admin:index"))
-    if request.user.is_authenticated:
-        context = {**admin.site.each_context(request), "title": "No access to the admin site"}
-        return TemplateResponse(request, "admin/gatehouse_no_access.html", context, status=403)
-    return redirect(f"{reverse('operator-login')}?{urlencode({'next': next_url})}")
-
-
-def admin_logout(request, extra_context=None):
-    if request.method == "POST" and request.user.is_authenticated:
-        sign_out_record(user=request.user, ctx=RequestContext.from_request(request, channel="admin"))
-    return _stock_logout(request, extra_context)
-
-
-def admin_password_change(request, extra_context=None):
-    """"Change password" in the admin's header: the admin's own user page's password form,
-    which goes through ``user_set_password`` (validated, refresh tokens revoked, audited)."""
-    return redirect("admin:auth_user_password_change", request.user.pk)
-
-
-admin.site.has_permission = admin_allowed
-admin.site.login = admin_login
-admin.site.logout = admin_logout
-admin.site.password_change = admin_password_change
-admin.site.site_header = "Gatehouse administration"
-admin.site.site_title = "Gatehouse"
-admin.site.index_title = "Tenant administration"
-admin.site.site_url = None
-
-# Not used by Gatehouse (TenantBackend grants permissions by role), so not offered.
-admin.site.unregister(Group)
-
-
-def _unregister_token_admins() -> None:
-    """simplejwt's token-blacklist admins show whole refresh tokens (credentials): never offered."""
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
-    for model in (OutstandingToken, BlacklistedToken):
-        if admin.site.is_registered(model):
-            admin.site.unregister(model)
-
-
-_unregister_token_admins()
-
-
-def admin_ctx(request) -> RequestContext:
-    return RequestContext.from_request(request, channel="admin")
-
-
 # --- users: forms ---------------------------------------------------------------------------
-
-def _username_taken(tenant_id, username: str, *, exclude_pk=None) -> bool:
-    return User.objects.filter(tenant_id=tenant_id, username=username).exclude(pk=exclude_pk).exists()
-
-
-USERNAME_TAKEN = "That username is already taken in this tenant."
-
 
 class UserAddForm(BaseUserCreationForm):
     """Django's user-creation form (password typed twice, Django's password validators), saved
-    through ``accounts.services.user_create``. Usernames are unique per tenant; a tenant admin's
-    new users always join the admin's own tenant (``forced_tenant``, set per request)."""
+    through ``accounts.services.user_create``. Usernames are unique per tenant (checked here
+    first, so the error stands beside the field; the service's is the one error); a tenant
+    admin's new users always join the admin's own tenant (``forced_tenant``, set per request)."""
 
     forced_tenant = None
 
@@ -178,8 +78,8 @@ class UserAddForm(BaseUserCreationForm):
     def clean(self):
         data = super().clean()
         tenant, username = self.target_tenant(), data.get("username")
-        if tenant is not None and username and _username_taken(tenant.pk, username):
-            self.add_error("username", ValidationError(USERNAME_TAKEN, code="username_taken"))
+        if tenant is not None and username and user_get_by_username(tenant=tenant, username=username):
+            self.add_error(None, username_taken())
         return data
 
     def save(self, commit=True):
@@ -207,20 +107,32 @@ class UserChangeForm(forms.ModelForm):
         field_classes = {"username": UsernameField}
 
     def clean_username(self):
-        username = normalize_username(self.cleaned_data["username"])
-        if _username_taken(self.instance.tenant_id, username, exclude_pk=self.instance.pk):
-            raise ValidationError(USERNAME_TAKEN, code="username_taken")
-        return username
+        return normalize_username(self.cleaned_data["username"])
+
+    def clean(self):
+        data = super().clean()
+        username = data.get("username")
+        holder = username and user_get_by_username(tenant=self.instance.tenant, username=username)
+        if holder and holder.pk != self.instance.pk:
+            self.add_error(None, username_taken())
+        return data
 
 
 class PasswordSetForm(AdminPasswordChangeForm):
-    """Django's admin password form, minus "disable password-based authentication": every
-    Gatehouse user signs in with a password first."""
+    """Django's admin password form, minus "disable password-based authentication" (every
+    Gatehouse user signs in with a password first), saved through
+    ``accounts.services.user_set_password`` as ``actor``: validated, the user's sessions and
+    refresh tokens ended, audited with the acting admin, the user told."""
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, user, *args, actor: User, ctx: RequestContext, **kwargs):
         super().__init__(user, *args, **kwargs)
+        self.actor, self.ctx = actor, ctx
         self.fields.pop("usable_password", None)
         self.fields["password1"].required = self.fields["password2"].required = True
+
+    def save(self, commit=True):
+        """Sets the password (whatever ``commit`` says: the service is the one place it is set)."""
+        return user_set_password(user=self.user, password=self.cleaned_data["password1"], actor=self.actor, ctx=self.ctx)
 
 
 # --- users: list filters --------------------------------------------------------------------
@@ -314,7 +226,6 @@ def _names(users) -> str:
 class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserAddForm
-    change_password_form = PasswordSetForm
     list_display = ("username", "email", "mfa_method", "mfa_enrolled", "locked", "is_tenant_admin", "is_active", "last_login")
     list_filter = ("mfa_method", EnrolledFilter, LockedFilter, "is_tenant_admin", "is_active")
     search_fields = ("username", "email")
@@ -403,8 +314,6 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
 
     @admin.display(description="password")
     def password_link(self, obj):
-        from django.utils.html import format_html
-
         url = reverse("admin:auth_user_password_change", args=[obj.pk])
         return format_html('<a href="{}">Set a new password</a> (also signs them out of apps using the API)', url)
 
@@ -435,42 +344,19 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         for user in queryset:
             user_delete(user=user)
 
-    @method_decorator(sensitive_post_parameters())
     def user_change_password(self, request, id, form_url=""):
-        """Django's admin password page, saved through ``user_set_password``."""
-        user = self.get_object(request, unquote(id))
-        if not self.has_change_permission(request, user):
-            raise PermissionDenied
-        form = self.change_password_form(user, request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                user_set_password(user=user, password=form.cleaned_data["password1"], actor=request.user, ctx=admin_ctx(request))
-            except ValidationError as exc:
-                form.add_error("password2", exc.message_dict.get("password", exc.messages))
-            else:
-                self.log_change(request, user, [{"changed": {"fields": ["password"]}}])
-                update_session_auth_hash(request, user)
-                messages.success(request, f"Password changed for {user.username}. Their API sessions were signed out.")
-                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", user.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Set a new password: {user.username}",
-            "adminForm": admin.helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
-            "form_url": form_url,
-            "form": form,
-            "is_popup": False,
-            "add": True,
-            "change": False,
-            "has_delete_permission": False,
-            "has_change_permission": True,
-            "has_absolute_url": False,
-            "opts": self.opts,
-            "original": user,
-            "save_as": False,
-            "show_save": True,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/auth/user/change_password.html", context)
+        """Django's own password page and view, with ``PasswordSetForm``. The view builds its
+        form from ``change_password_form`` without the request, so the page is served by an
+        admin of its own whose form is bound to the acting admin (nothing shared between
+        requests is changed). Django's view keeps the admin's own session when they change
+        their own password (``update_session_auth_hash``)."""
+        page = type(self)(self.model, self.admin_site)
+        page.change_password_form = partial(PasswordSetForm, actor=request.user, ctx=admin_ctx(request))
+        response = super(UserAdmin, page).user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == HTTPStatus.FOUND:  # saved
+            user = self.get_object(request, unquote(id))
+            self.message_user(request, f"Password changed for {user.username}. Their API sessions were signed out.")
+        return response
 
     # MFA actions: one user (a button on their page) or many (the list's actions); both ask first.
     def user_action_view(self, request, object_id, action_name):

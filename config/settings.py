@@ -28,7 +28,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.GatehouseAdminConfig",  # django.contrib.admin with Gatehouse's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -177,16 +177,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 MFA_ENCRYPTION_KEYS = env.list("MFA_ENCRYPTION_KEYS", default=[])
 MFA_PENDING_SECONDS = 600
 MFA_RECOVERY_CODE_COUNT = 10
-
-# Defaults for new tenants (each tenant's own values live in the database).
-TENANT_DEFAULTS = {
-    "mfa_max_attempts": 5,
-    "password_max_attempts": 10,
-    "lockout_seconds": 300,
-    "mfa_required": False,
-    "email_code_ttl_seconds": 600,
-    "email_resend_seconds": 60,
-}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.TenantJWTAuthentication"],

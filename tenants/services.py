@@ -1,6 +1,5 @@
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -18,12 +17,12 @@ POLICY_FIELDS = (
 
 
 def tenant_create(*, tenant_id: str, name: str, **policy: Any) -> Tenant:
-    """Create a tenant with the defaults of ``settings.TENANT_DEFAULTS`` and any policy given."""
+    """Create a tenant with the policy given; what is not given (or None) takes the field's
+    default on ``Tenant``, the one home of the defaults for new tenants."""
     unknown = set(policy) - set(POLICY_FIELDS)
     if unknown:
         raise ValueError(f"Unknown policy fields: {sorted(unknown)}")
-    values = {**settings.TENANT_DEFAULTS, **{k: v for k, v in policy.items() if v is not None}}
-    tenant = Tenant(id=tenant_id, name=name, **values)
+    tenant = Tenant(id=tenant_id, name=name, **{k: v for k, v in policy.items() if v is not None})
     tenant.full_clean()  # includes the unique check on the id
     with transaction.atomic():
         tenant.save(force_insert=True)
