@@ -9,13 +9,12 @@ the counters the storm and the re-hash check are judged by.
     python -m bench.prepare counters --usernames a,b,c
     python -m bench.prepare hash-params --username u0000291
 
-Users are written with SQL in bulk and ONE precomputed Argon2 hash (a million hashes
-would take hours); PostgreSQL gets them from ``generate_series``.
+Users are written with the ORM's ``bulk_create`` in batches and ONE precomputed Argon2
+hash (a million hashes would take hours).
 """
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from datetime import timedelta
@@ -38,9 +37,10 @@ from django.utils.crypto import get_random_string  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.tokens import AMR_PASSWORD, token_pair_issue  # noqa: E402
-from mfa import crypto, pending, totp  # noqa: E402
+from flows import pending  # noqa: E402
+from mfa import crypto, totp  # noqa: E402
 from mfa.models import TOTPDevice  # noqa: E402
-from mfa.services import code_verify  # noqa: E402
+from mfa.verify import code_verify  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
@@ -86,6 +86,20 @@ def _mfa_of(i: int) -> str:
 
 # --- seed ----------------------------------------------------------------------------------
 
+SEED_BATCH = 5_000  # rows per INSERT: a million users never sit in memory at once
+
+
+def _batches(objs, size: int = SEED_BATCH):
+    batch = []
+    for obj in objs:
+        batch.append(obj)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def seed(n: int) -> dict:
     t0 = time.perf_counter()
     tenant = tenant_create(
@@ -93,49 +107,23 @@ def seed(n: int) -> dict:
     )
     pw_hash = make_password(PASSWORD)
     now = timezone.now()
+    encrypted = crypto.encrypt(TOTP_SECRET)
+    # The ORM's bulk_create with ONE precomputed hash: every other column (the security
+    # stamp, the lockout counters...) is the model's own default, as user_create would write it.
+    people = (
+        User(tenant=tenant, username=username(i), email=f"{username(i)}@bench.example", password=pw_hash,
+             is_tenant_admin=i == 0, is_staff=i == 0, mfa_method=_mfa_of(i))
+        for i in range(n)
+    )
+    for batch in _batches(people):
+        User.objects.bulk_create(batch)
+        TOTPDevice.objects.bulk_create(
+            TOTPDevice(user=u, secret_encrypted=encrypted, confirmed_at=now, last_step=0)
+            for u in batch if u.mfa_method == "totp"
+        )
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute("SET synchronous_commit = off")
-            cur.execute(
-                """
-                INSERT INTO accounts_user (id, password, last_login, is_superuser, tenant_id, username, email,
-                    is_active, is_tenant_admin, is_staff, mfa_method, created_at,
-                    failed_password_count, failed_code_count, locked_until)
-                SELECT gen_random_uuid(), %s, NULL, false, %s, 'u' || lpad(i::text, 7, '0'),
-                    'u' || lpad(i::text, 7, '0') || '@bench.example', true, i = 0, i = 0,
-                    CASE WHEN i BETWEEN 51 AND 80 THEN 'email' WHEN i >= 292 THEN 'totp' ELSE 'none' END,
-                    %s::timestamptz + i * interval '1 millisecond', 0, 0, NULL
-                FROM generate_series(0, %s - 1) AS i
-                """,
-                [pw_hash, TENANT, now, n],
-            )
-    else:
-        import uuid
-
-        rows = [
-            (uuid.uuid4().hex, pw_hash, TENANT, username(i), f"{username(i)}@bench.example", i == 0, i == 0, _mfa_of(i),
-             now + timedelta(milliseconds=i))
-            for i in range(n)
-        ]
-        with connection.cursor() as cur:
-            cur.executemany(
-                """
-                INSERT INTO accounts_user (id, password, last_login, is_superuser, tenant_id, username, email,
-                    is_active, is_tenant_admin, is_staff, mfa_method, created_at,
-                    failed_password_count, failed_code_count, locked_until)
-                VALUES (%s, %s, NULL, false, %s, %s, %s, true, %s, %s, %s, %s, 0, 0, NULL)
-                """,
-                [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], connection.ops.adapt_datetimefield_value(r[8])) for r in rows],
-            )
-    encrypted = crypto.encrypt(TOTP_SECRET)
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO mfa_totpdevice (user_id, secret_encrypted, confirmed_at, last_step, created_at) "
-            "SELECT id, %s, %s, 0, %s FROM accounts_user WHERE tenant_id = %s AND mfa_method = 'totp'",
-            [encrypted, connection.ops.adapt_datetimefield_value(now), connection.ops.adapt_datetimefield_value(now), TENANT],
-        )
-        if connection.vendor == "postgresql":
-            cur.execute("ANALYZE")
+            cur.execute("ANALYZE")  # fresh planner statistics for a million new rows; no ORM call for it
     from argon2 import PasswordHasher, Type
 
     old = "argon2" + PasswordHasher(type=Type.ID, **OLD_PARAMS).hash(PASSWORD)
@@ -175,7 +163,7 @@ def _pending_sessions(users: list[User], per_user: int) -> dict[str, list[str]]:
     for user in users:
         keys = out.setdefault(user.username, [])
         for _ in range(per_user):
-            p = pending.Pending(str(user.pk), user.tenant_id, time.time(), pending.user_fingerprint(user))
+            p = pending.Pending(str(user.pk), user.tenant_id, time.time(), user.sign_in_fingerprint())
             key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
             rows.append(Session(session_key=key, session_data=store.encode({pending.SESSION_KEY: p.__dict__.copy()}), expire_date=expire))
             keys.append(key)
@@ -186,16 +174,18 @@ def _pending_sessions(users: list[User], per_user: int) -> dict[str, list[str]]:
 def fixtures(seed_info: dict) -> dict:
     small = seed_info["users"] < 10_000
     n_totp = seed_info["layout"]["totp"][1] - seed_info["layout"]["totp"][0]
+    # A pending sign-in is single-use: one completed sign-in of a user (last_login changes)
+    # ends every other pending sign-in of that user. So each scenario that starts from minted
+    # pending sign-ins has users of its own, one pending sign-in each, used once.
     if small:
-        # Few users: every TOTP scenario draws on all of them; RFC 6238 replay protection
-        # lets each user pass one code per time step (the client schedules the steps).
-        api_names = page_names = pwd_totp_names = _range(seed_info, "totp")
-        page_per_user = 3
+        half, rest = n_totp // 2, n_totp - n_totp // 2
+        api_names = _range(seed_info, "totp", half)
+        page_names = _range(seed_info, "totp", rest * 3 // 5, offset=half)
+        pwd_totp_names = _range(seed_info, "totp", offset=half + rest * 3 // 5)
     else:
         api_names = _range(seed_info, "totp", 15_000)
         page_names = _range(seed_info, "totp", 8_000, offset=15_000)
         pwd_totp_names = _range(seed_info, "totp", 3_000, offset=23_000)
-        page_per_user = 1
     admin = _users(_range(seed_info, "admin"))[0]
     pwd_users = _users(_range(seed_info, "pwd"))
     t0 = time.perf_counter()
@@ -204,7 +194,7 @@ def fixtures(seed_info: dict) -> dict:
         "refresh": [token_pair_issue(user=pwd_users[i % len(pwd_users)], amr=AMR_PASSWORD)["refreshToken"] for i in range(64)],
         "totpApi": {u.username: pending.token_issue(u) for u in _users(api_names)},
         "email": {u.username: pending.token_issue(u) for u in _users(_range(seed_info, "email"))},
-        "totpPage": _pending_sessions(_users(page_names), page_per_user),
+        "totpPage": _pending_sessions(_users(page_names), 1),
         "pwdTotp": pwd_totp_names,
         "apiUserIds": [str(u.pk) for u in _users(_range(seed_info, "api"))],
         "csrf": get_random_string(32),
@@ -220,8 +210,6 @@ def _classify(sql: str) -> str:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head in ("INSERT", "UPDATE", "DELETE"):
         return "write"
-    if head == "WITH" and re.search(r"\b(INSERT|UPDATE|DELETE)\b", sql, re.IGNORECASE):
-        return "write"  # data-modifying CTEs (config.sql.write_together): one statement, several rows written
     if head in ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"):
         return "transaction"
     return "read"
@@ -251,7 +239,7 @@ def count_queries(seed_info: dict) -> dict:
     probes = _users(_range(seed_info, "probe"))
     step = totp.step_at(time.time())
     out: dict = {}
-    # 1. The service alone: mfa.services.code_verify, the one place a code is judged.
+    # 1. The service alone: mfa.verify.code_verify, the one place a code is judged.
     TOTPDevice.objects.filter(user__in=probes).update(last_step=0)
     user = probes[0]
     with CaptureQueriesContext(connection) as ctx:

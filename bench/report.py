@@ -82,7 +82,7 @@ def done_when(result: dict) -> list[dict]:
     q = (result.get("datasets") or {}).get("1k", {}).get("queries", {})
     if q.get("service"):
         sv = q["service"]
-        out.append(_check("SQL per TOTP verify (mfa.services.code_verify)", f"{sv['statements']} statements, {sv['writes']} writes",
+        out.append(_check("SQL per TOTP verify (mfa.verify.code_verify)", f"{sv['statements']} statements, {sv['writes']} writes",
                            "<= 5 statements, <= 1 write", sv["statements"] <= 5 and sv["writes"] <= 1))
     if q.get("apiRequest"):
         a = q["apiRequest"]

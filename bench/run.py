@@ -575,11 +575,14 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
         if not r.headers.get("location", "").endswith("/account/"):
             o.fail(f"login page: redirected to {r.headers.get('location')}")
 
-    api_pool = TotpPool(list(fx["totpApi"]), last)
+    # Pending sign-ins are single-use: each minted mfaToken (and page session, and the email
+    # users' tokens) is handed out once.
+    api_tokens = dict(fx["totpApi"])
+    api_pool = TotpPool(list(api_tokens), last, left=lambda u: int(u in api_tokens))
 
     async def totp_api(conn, o):
         user, step = api_pool.take()
-        r = o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": fx["totpApi"][user], "code": totp.code(step)}), 200, "verify")
+        r = o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": api_tokens.pop(user), "code": totp.code(step)}), 200, "verify")
         if not body_has(r, "accessToken"):
             o.fail("verify: no tokens")
 
@@ -616,13 +619,10 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
         if not email_users:
             raise Exhausted()
         user, token = email_users.popleft()
-        try:
-            waiter = runner.sink.expect(f"{user}@bench.example")
-            o.expect(await conn.post_json(f"{api}/auth/mfa/email/send", {"mfaToken": token}), 202, "email send")
-            code = await asyncio.wait_for(waiter, 10)
-            o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": token, "code": code}), 200, "email verify")
-        finally:
-            email_users.append((user, token))
+        waiter = runner.sink.expect(f"{user}@bench.example")
+        o.expect(await conn.post_json(f"{api}/auth/mfa/email/send", {"mfaToken": token}), 202, "email send")
+        code = await asyncio.wait_for(waiter, 10)
+        o.expect(await conn.post_json(f"{api}/auth/mfa/verify", {"mfaToken": token, "code": code}), 200, "email verify")
 
     refresh_tokens = deque(fx["refresh"])
 
