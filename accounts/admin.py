@@ -37,13 +37,13 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, BaseUserCreationForm, UsernameField
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts import lockout
 from accounts.admin_site import admin_ctx
 from accounts.audit import RequestContext
 from accounts.models import AuditEvent, MfaMethod, User
@@ -51,7 +51,7 @@ from accounts.selectors import audit_events_seen_by, normalize_username, user_ge
 from accounts.services import user_create, user_delete, user_set_password, user_unlock, user_update, username_taken
 from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
-from mfa.setup import mfa_reset
+from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, with_totp_confirmed
 from tenants.admin import TenantScopedAdminMixin, is_operator
 
 # --- users: forms ---------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class EnrolledFilter(admin.SimpleListFilter):
         return (("yes", "Yes"), ("no", "No"))
 
     def queryset(self, request, queryset):
-        enrolled = Q(mfa_method=MfaMethod.EMAIL) | Q(app_confirmed=True)
+        enrolled = mfa_enrolled_q()
         if self.value() == "yes":
             return queryset.filter(enrolled)
         if self.value() == "no":
@@ -161,7 +161,7 @@ class LockedFilter(admin.SimpleListFilter):
         return (("yes", "Locked now"), ("no", "Not locked"))
 
     def queryset(self, request, queryset):
-        locked = Q(locked_until__gt=timezone.now())
+        locked = lockout.locked_now()
         if self.value() == "yes":
             return queryset.filter(locked)
         if self.value() == "no":
@@ -246,9 +246,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     # ``users_seen_by``, is what every user page reads: the list and its search, filters and
     # bulk actions, the object pages (404 otherwise), the autocomplete and raw-id pop-ups.
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("tenant").annotate(
-            app_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False))
-        )
+        queryset = with_totp_confirmed(super().get_queryset(request).select_related("tenant"))
         return users_seen_by(viewer=request.user, users=queryset)
 
     # Pages
@@ -293,7 +291,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     # Read-only MFA status (never a secret, never a hash)
     @admin.display(boolean=True, description="MFA enrolled")
     def mfa_enrolled(self, obj):
-        return obj.mfa_method == MfaMethod.EMAIL or bool(getattr(obj, "app_confirmed", False))
+        return mfa_enrolled(obj)
 
     @admin.display(description="authenticator app")
     def authenticator_app(self, obj):
@@ -310,7 +308,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
 
     @admin.display(boolean=True, description="locked now")
     def locked(self, obj):
-        return obj.locked_until is not None and obj.locked_until > timezone.now()
+        return lockout.is_locked(obj)
 
     @admin.display(description="password")
     def password_link(self, obj):

@@ -46,6 +46,11 @@ def is_locked(state: LockoutState, *, now: datetime | None = None) -> bool:
     return seconds_left(state.locked_until, now=now) > 0
 
 
+def locked_now() -> Q:
+    """``is_locked`` as a filter, for lists of rows."""
+    return Q(locked_until__gt=timezone.now())
+
+
 def register_failure(
     *, model: type[LockoutState], pk, counter: Counter, limit: int, lockout_seconds: int
 ) -> Attempt:

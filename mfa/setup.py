@@ -1,7 +1,7 @@
 """A user's second factor: which step a sign-in needs, setting the app up, the API's choice
 of method while enrolling, and the reset of every factor (a lost phone)."""
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.audit import RequestContext, audit_record
 from accounts.models import AuditEvent, MfaMethod, User
@@ -19,6 +19,11 @@ def totp_confirmed(user: User) -> bool:
 def with_totp_confirmed(users: QuerySet[User]) -> QuerySet[User]:
     """``users`` annotated with ``totp_confirmed``, for lists (``mfa_enrolled`` reads it)."""
     return users.annotate(totp_confirmed=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False)))
+
+
+def mfa_enrolled_q() -> Q:
+    """``mfa_enrolled`` as a filter, on a ``with_totp_confirmed`` queryset."""
+    return Q(mfa_method=MfaMethod.EMAIL) | Q(mfa_method=MfaMethod.TOTP, totp_confirmed=True)
 
 
 def mfa_enrolled(user: User) -> bool:
