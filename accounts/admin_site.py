@@ -34,7 +34,7 @@ from django.utils.http import urlencode
 
 from accounts.audit import RequestContext
 from accounts.services import sign_out_record
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 
 
 def admin_ctx(request) -> RequestContext:
@@ -64,7 +64,7 @@ class GatehouseAdminSite(admin.AdminSite):
         user = request.user
         if not (user.is_active and user.is_staff and (user.is_superuser or user.is_tenant_admin)):
             return False
-        amr = request.session.get(pending_login.AMR_SESSION_KEY) or []
+        amr = request.session.get(pending_sign_in.AMR_SESSION_KEY) or []
         return "mfa" in amr if user.needs_second_factor else bool(amr)
 
     def login(self, request, extra_context=None):

@@ -2,7 +2,7 @@
 
 Django's ``ModelBackend`` looks a user up by username alone, which is ambiguous once two
 tenants share a username, and it knows nothing of lockout or MFA; it is not installed.
-Sign-in goes through ``accounts.services.password_login`` and the MFA step; this backend
+Sign-in goes through ``accounts.services.password_sign_in`` and the MFA step; this backend
 only re-loads the signed-in user for each request and answers permission checks.
 """
 from django.contrib.auth.backends import BaseBackend

@@ -2,14 +2,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.errors import AuthFailure
-from accounts.services import password_login
+from accounts.services import password_sign_in
 
 
 def as_validation_error(exc: AuthFailure) -> ValidationError:
     return ValidationError(exc.message, code=exc.code, params=exc.extra)
 
 
-class LoginForm(forms.Form):
+class SignInForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "none"}))
     password = forms.CharField(max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
@@ -22,7 +22,7 @@ class LoginForm(forms.Form):
         if self.errors:
             return data
         try:
-            self.user = password_login(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx)
+            self.user = password_sign_in(tenant=self.tenant, username=data["username"], password=data["password"], ctx=self.ctx)
         except AuthFailure as exc:
             raise as_validation_error(exc) from None
         return data

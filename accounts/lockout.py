@@ -3,7 +3,7 @@
 Counting is a single conditional UPDATE (``F() + 1`` guarded by "not locked"), never
 read-compare-save, so parallel requests on any number of processes or hosts cannot push
 an account past its limit. An expired lock restarts both counters in the same statement.
-Works for any ``LockoutState`` model: ``User`` and ``UnknownLogin``. The callers (the
+Works for any ``LockoutState`` model: ``User`` and ``UnknownUsername``. The callers (the
 password step, the code check) hold the row's lock while they judge, and write the count
 and its audit event in one transaction.
 """

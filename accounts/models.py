@@ -151,7 +151,7 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         return self.username
 
 
-class UnknownLogin(LockoutState):
+class UnknownUsername(LockoutState):
     """Failure counters for a username that has no account, so a lockout reveals nothing."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, help_text="The tenant signed in to.")
@@ -159,7 +159,7 @@ class UnknownLogin(LockoutState):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "username"], name="accounts_unknownlogin_unique_per_tenant")
+            models.UniqueConstraint(fields=["tenant", "username"], name="accounts_unknownusername_unique_per_tenant")
         ]
 
     def __str__(self) -> str:
@@ -170,8 +170,8 @@ class AuditEvent(models.Model):
     """One security-relevant event. Append-only: written by services, never edited."""
 
     class Kind(models.TextChoices):
-        LOGIN_SUCCESS = "login_success", "Sign-in succeeded"
-        LOGIN_FAILURE = "login_failure", "Wrong password"
+        SIGN_IN_SUCCESS = "login_success", "Sign-in succeeded"
+        SIGN_IN_FAILURE = "login_failure", "Wrong password"
         CODE_FAILURE = "code_failure", "Wrong code"
         LOCKOUT = "lockout", "Account locked"
         REPLAY_REFUSED = "replay_refused", "Reused code refused"

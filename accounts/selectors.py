@@ -25,7 +25,7 @@ def normalize_username(username: str) -> str:
     return User.normalize_username(username or "").strip().lower()
 
 
-def login_name(username: str) -> str:
+def sign_in_name(username: str) -> str:
     """The name a sign-in looks up and counts against: normalized, cut to the column's 150 characters."""
     return normalize_username(username)[:150]
 
@@ -104,7 +104,7 @@ def tenant_and_user_by_username(*, tenant_id: str, username: str) -> tuple[Tenan
     and ``user_get_by_username`` take two: the tenant LEFT JOIN its user of that name (a
     ``FilteredRelation`` followed by ``select_related``). Both answers cost that one
     statement, so its time does not tell whether the user exists."""
-    name = login_name(username)
+    name = sign_in_name(username)
     tenants = Tenant.objects.annotate(
         named=FilteredRelation("users", condition=Q(users__username=name))
     ).select_related("named")

@@ -11,9 +11,9 @@ from django.utils.crypto import constant_time_compare
 from accounts import lockout
 from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
-from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User, new_security_stamp
+from accounts.models import AuditEvent, MfaMethod, UnknownUsername, User, new_security_stamp
 from accounts.notifications import notify_user
-from accounts.selectors import login_name, normalize_username, user_get_by_username
+from accounts.selectors import sign_in_name, normalize_username, user_get_by_username
 from accounts.tokens import refresh_tokens_revoke, token_pair_issue
 
 Kind = AuditEvent.Kind
@@ -184,7 +184,7 @@ def user_delete(*, user: User) -> None:
 _READ_HERE = object()
 
 
-def password_login(*, tenant, username: str, password: str, ctx: RequestContext | None = None, user=_READ_HERE) -> User:
+def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContext | None = None, user=_READ_HERE) -> User:
     """The password step, for the pages and the API alike. ``user``: the user named
     ``username`` in ``tenant``, or None, when the caller has read it already (the API, with
     the tenant: ``tenant_and_user_by_username``); else it is read here.
@@ -193,19 +193,19 @@ def password_login(*, tenant, username: str, password: str, ctx: RequestContext 
     transaction, so the count and its audit event are written together or not at all, and
     parallel attempts on one account are judged one after the other (never past the limit,
     and a right password never leaves behind a lock a parallel attempt set). An unknown
-    username is counted the same way on an ``UnknownLogin`` row and costs one dummy hash, so
+    username is counted the same way on an ``UnknownUsername`` row and costs one dummy hash, so
     neither the answer nor the time tells whether the user exists; the "locked" notice of a
     real user is only queued here (``notify_user``), never mailed inside the request.
     Returns the user as read under the lock. Raises ``LockedOut`` or ``InvalidCredentials``.
     """
-    name = login_name(username)
+    name = sign_in_name(username)
     password = password if isinstance(password, str) else ""
     if user is _READ_HERE:
         user = user_get_by_username(tenant=tenant, username=name)
     passed = False
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user.pk).first() if user is not None else None
-        state = user or UnknownLogin.objects.select_for_update().get(pk=_unknown_login_pk(tenant, name))
+        state = user or UnknownUsername.objects.select_for_update().get(pk=_unknown_username_pk(tenant, name))
         wait = lockout.seconds_left(state.locked_until)
         if not wait:
             passed = _password_matches(user, password)
@@ -235,22 +235,22 @@ def _password_failure(*, tenant, state, user: User | None, name: str, ctx: Reque
         model=type(state), pk=state.pk, counter="password", limit=tenant.password_max_attempts,
         lockout_seconds=tenant.lockout_seconds,
     )
-    audit_record(kind=Kind.LOGIN_FAILURE, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
+    audit_record(kind=Kind.SIGN_IN_FAILURE, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
     if attempt.locked_until is not None:
         audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
         if user is not None:
             notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
 
 
-def _unknown_login_pk(tenant, name: str) -> int:
-    row = UnknownLogin.objects.filter(tenant=tenant, username=name).values_list("pk", flat=True).first()
+def _unknown_username_pk(tenant, name: str) -> int:
+    row = UnknownUsername.objects.filter(tenant=tenant, username=name).values_list("pk", flat=True).first()
     if row is not None:
         return row
     try:
         with transaction.atomic():
-            return UnknownLogin.objects.create(tenant=tenant, username=name).pk
+            return UnknownUsername.objects.create(tenant=tenant, username=name).pk
     except IntegrityError:  # created by a parallel request
-        return UnknownLogin.objects.get(tenant=tenant, username=name).pk
+        return UnknownUsername.objects.get(tenant=tenant, username=name).pk
 
 
 def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
@@ -264,7 +264,7 @@ def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=now)
         user.last_login = now
-        audit_record(kind=Kind.LOGIN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
+        audit_record(kind=Kind.SIGN_IN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
 
 
 def sign_in_tokens_issue(

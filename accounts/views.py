@@ -9,10 +9,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
 
 from accounts.audit import RequestContext
-from accounts.forms import LoginForm, OperatorTenantForm
+from accounts.forms import SignInForm, OperatorTenantForm
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.services import sign_out_record
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 from flows.signin import account_url, page_password_passed, safe_next
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
 from mfa.setup import totp_confirmed
@@ -26,9 +26,9 @@ def signed_in_here(request, tenant) -> bool:
 
 
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
-class LoginView(RateLimitedPostMixin, TenantMixin, FormView):
+class SignInView(RateLimitedPostMixin, TenantMixin, FormView):
     template_name = "accounts/login.html"
-    form_class = LoginForm
+    form_class = SignInForm
 
     def get(self, request, *args, **kwargs):
         if signed_in_here(request, self.tenant):
@@ -64,7 +64,7 @@ class AccountView(TenantMixin, TemplateView):
             user=user,
             totp_confirmed=totp_confirmed(user),
             recovery_left=recovery_codes_left(user=user),
-            amr=self.request.session.get(pending_login.AMR_SESSION_KEY, []),
+            amr=self.request.session.get(pending_sign_in.AMR_SESSION_KEY, []),
             **kwargs,
         )
 
@@ -90,7 +90,7 @@ class LogoutView(TenantMixin, View):
 
 
 @method_decorator(never_cache, name="dispatch")
-class OperatorLoginView(FormView):
+class OperatorSignInView(FormView):
     """``/login/``: ask which tenant, then hand over to that tenant's sign-in (``?next=`` kept).
 
     The admin site's own login page sends people here, so ``/admin/`` is reached only

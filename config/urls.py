@@ -3,11 +3,11 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.views import OperatorLoginView
+from accounts.views import OperatorSignInView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="operator-login", permanent=False)),
-    path("login/", OperatorLoginView.as_view(), name="operator-login"),
+    path("login/", OperatorSignInView.as_view(), name="operator-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -3,7 +3,7 @@
 It is not a sign-in. In the browser it is a dict in the session under one key; for the
 API it is a signed, timestamped ``mfaToken``. Both expire after MFA_PENDING_SECONDS (10
 minutes), are bound to one user of one tenant (``User.sign_in_fingerprint``), and end in
-``complete_session_login``, which rotates the session key, or in tokens minted by
+``session_sign_in``, which rotates the session key, or in tokens minted by
 ``accounts.tokens`` (``flows.signin`` decides which).
 """
 import time
@@ -87,7 +87,7 @@ def session_clear(request) -> None:
     request.session.pop(SESSION_KEY, None)
 
 
-def complete_session_login(request, user, *, amr: list[str]) -> None:
+def session_sign_in(request, user, *, amr: list[str]) -> None:
     """The hand-off: a real sign-in, with a new session key (``login`` cycles it)."""
     session_clear(request)
     login(request, user, backend="accounts.backends.TenantBackend")

@@ -1,6 +1,6 @@
 """The sign-in flow, for the pages and the API: password → the factor the user needs (set-up
 included) → the hand-off to a browser session or to tokens. The password step and the
-judging of codes are the domains' (``accounts.services.password_login``,
+judging of codes are the domains' (``accounts.services.password_sign_in``,
 ``mfa.verify.code_verify``); this module decides what comes next and hands off."""
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
@@ -11,7 +11,7 @@ from accounts.audit import RequestContext
 from accounts.models import MfaMethod, User
 from accounts.services import sign_in_record, sign_in_tokens_issue
 from accounts.tokens import AMR_PASSWORD
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 from mfa.setup import enrollment_method, enrollment_needed
 from mfa.verify import Verified, code_verify
 
@@ -36,7 +36,7 @@ def account_url(tenant_id: str) -> str:
 def page_password_passed(request, tenant, user: User, *, next_url: str | None) -> HttpResponseRedirect:
     """The password was right: a pending sign-in in a fresh session (any earlier sign-in of
     this browser ends), the way on kept, then the next step."""
-    pending = pending_login.session_start(request, user)
+    pending = pending_sign_in.session_start(request, user)
     request.session.pop(NEXT_SESSION_KEY, None)  # a ?next= of an abandoned sign-in is not this one's
     if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
@@ -67,7 +67,7 @@ def page_hand_off(request, tenant, user: User, *, amr: list[str]) -> HttpRespons
     """The session hand-off of a recorded sign-in: a new session key, the ``amr`` kept, and
     the way on (a safe ``next`` or the account page)."""
     next_url = request.session.pop(NEXT_SESSION_KEY, None)
-    pending_login.complete_session_login(request, user, amr=amr)
+    pending_sign_in.session_sign_in(request, user, amr=amr)
     return HttpResponseRedirect(safe_next(request, next_url) or account_url(tenant.id))
 
 
@@ -85,7 +85,7 @@ def api_password_passed(user: User, *, ctx: RequestContext) -> dict:
     enroll = MfaMethod.TOTP if step == "choose" else ""
     return {
         "mfaRequired": True,
-        "mfaToken": pending_login.token_issue(user, enroll=enroll),
+        "mfaToken": pending_sign_in.token_issue(user, enroll=enroll),
         "mfaMethod": enroll or user.mfa_method,
         "enrollmentRequired": step in ("setup", "choose"),
     }

@@ -12,7 +12,7 @@ from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
 from accounts.ratelimit import RateLimitedPostMixin
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 from flows.signin import page_code, page_continue, page_hand_off
 from mfa import totp
 from mfa.email_codes import email_code_send, mask_email
@@ -28,7 +28,7 @@ class PendingStepMixin(TenantMixin):
     step = ""
 
     def dispatch(self, request, *args, **kwargs):
-        self.pending, self.user = pending_login.session_user(request, tenant=self.tenant)
+        self.pending, self.user = pending_sign_in.session_user(request, tenant=self.tenant)
         if self.pending is None:
             messages.info(request, "Please sign in first. Sign-ins waiting for a code expire after 10 minutes.")
             return redirect("accounts:login", tenant_id=self.tenant.id)
@@ -56,7 +56,7 @@ class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
 
     def form_valid(self, form):
         self.pending.enroll = form.cleaned_data["method"]
-        pending_login.session_save(self.request, self.pending)
+        pending_sign_in.session_save(self.request, self.pending)
         return page_continue(self.request, self.tenant, self.pending, self.user)
 
 
@@ -125,7 +125,7 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
             messages.error(self.request, exc.message)
             return
         self.pending.email_sent_at = time.time()
-        pending_login.session_save(self.request, self.pending)
+        pending_sign_in.session_save(self.request, self.pending)
         if announce:
             messages.success(self.request, f"We sent a new code to {mask_email(self.user.email)}.")
 

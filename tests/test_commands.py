@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from accounts.models import MfaMethod, User
-from accounts.services import password_login
+from accounts.services import password_sign_in
 from tenants.models import Tenant
 
 GOOD_PASSWORD = "sturdy-password-42"
@@ -96,7 +96,7 @@ def test_create_user_prints_the_uuid_last_and_the_user_can_sign_in(globex):
     assert (user.username, user.email, user.mfa_method, user.is_tenant_admin, user.is_staff, user.is_superuser) == (
         "hank", "hank@globex.com", MfaMethod.TOTP, True, True, False
     )
-    assert password_login(tenant=globex, username="HANK", password=GOOD_PASSWORD) == user
+    assert password_sign_in(tenant=globex, username="HANK", password=GOOD_PASSWORD) == user
     assert user.password.startswith("argon2")
 
 
@@ -158,7 +158,7 @@ def test_seed_demo_creates_the_demo_and_prints_credentials(db):
     tenant = Tenant.objects.get(pk="demo")
     for username, password in (("admin", "demo-admin-pass-1"), ("alice", "demo-alice-pass-1"), ("bob", "demo-bob-pass-1")):
         assert f"{username}" in out and password in out
-        assert password_login(tenant=tenant, username=username, password=password).username == username
+        assert password_sign_in(tenant=tenant, username=username, password=password).username == username
     assert "/tenant/demo/login/" in out
     assert User.objects.get(tenant=tenant, username="admin").is_tenant_admin
 

@@ -218,7 +218,7 @@ totp_setup = extend_schema_view(
         operation_id="auth_totp_setup",
         summary="Begin setting up the authenticator app",
         description=(
-            "Only while the login answered `enrollmentRequired: true` for the app. Answers the secret, "
+            "Only while `auth/login` answered `enrollmentRequired: true` for the app. Answers the secret, "
             "the otpauth URI and its QR code; calling again answers the same secret until a code from "
             "the app confirms it at `auth/mfa/verify`."
         ),

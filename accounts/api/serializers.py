@@ -100,7 +100,7 @@ class LoginInput(InputSerializer):
 
 
 class MfaTokenInput(InputSerializer):
-    mfaToken = StrictCharField(source="mfa_token", max_length=1024, help_text="The `mfaToken` of the login answer (valid 10 minutes).")
+    mfaToken = StrictCharField(source="mfa_token", max_length=1024, help_text="The `mfaToken` of the `auth/login` answer (valid 10 minutes).")
 
 
 class VerifyInput(MfaTokenInput):

@@ -7,7 +7,7 @@ from accounts.api import views
 app_name = "api"
 
 urlpatterns = [
-    path("auth/login", views.LoginView.as_view(), name="login"),
+    path("auth/login", views.SignInView.as_view(), name="login"),
     path("auth/mfa/totp/setup", views.TotpSetupView.as_view(), name="totp-setup"),
     path("auth/mfa/email/send", views.EmailSendView.as_view(), name="email-send"),
     path("auth/mfa/verify", views.VerifyView.as_view(), name="verify"),

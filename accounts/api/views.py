@@ -37,9 +37,9 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import MfaMethod
 from accounts.selectors import audit_event_list, normalize_username, tenant_and_user_by_username, user_get, user_list
-from accounts.services import password_login, user_create, user_delete
+from accounts.services import password_sign_in, user_create, user_delete
 from accounts.tokens import token_refresh, token_revoke
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 from flows.manage import user_change
 from flows.signin import api_code, api_password_passed
 from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
@@ -125,7 +125,7 @@ class AuthView(PublicView):
 
     def pending_user(self, mfa_token: str):
         """The pending sign-in and its user, read with the tenant."""
-        pending, user = pending_login.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
+        pending, user = pending_sign_in.token_user(mfa_token, tenant_id=self.kwargs["tenant_id"])
         if pending is None:
             raise InvalidMfaToken()
         self.tenant = user.tenant
@@ -133,8 +133,8 @@ class AuthView(PublicView):
 
 
 @docs.login
-class LoginView(AuthView):
-    """The password step (``password_login``: lockout, then the hash). No second factor:
+class SignInView(AuthView):
+    """The password step (``password_sign_in``: lockout, then the hash). No second factor:
     tokens. Otherwise an mfaToken; a user with no method where the tenant requires one is
     offered the app (``mfaMethod: "totp"``, ``enrollmentRequired: true``) and may choose
     email instead with ``auth/mfa/email/send`` (see ``EmailSendView``)."""
@@ -144,7 +144,7 @@ class LoginView(AuthView):
     def post(self, request, tenant_id):
         data = _validated(LoginInput, request)
         self.tenant, user = tenant_and_user_by_username(tenant_id=tenant_id, username=data["username"])
-        user = password_login(tenant=self.tenant, user=user, ctx=self.ctx(), **data)
+        user = password_sign_in(tenant=self.tenant, user=user, ctx=self.ctx(), **data)
         return Response(api_password_passed(user, ctx=self.ctx()))
 
 
@@ -166,7 +166,7 @@ class TotpSetupView(AuthView):
 @docs.email_send
 class EmailSendView(AuthView):
     """Emails a code to an email user. For a user with no method in a tenant that requires
-    one, the login answered ``mfaMethod: "totp", enrollmentRequired: true`` with an mfaToken
+    one, ``auth/login`` answered ``mfaMethod: "totp", enrollmentRequired: true`` with an mfaToken
     carrying ``enroll="totp"``; calling this instead chooses email. The signed token cannot
     change, so the choice lives in the database (an unexpired emailed code; see
     ``mfa.setup.enrollment_method``) and ``auth/mfa/verify`` then judges an emailed code

@@ -5,7 +5,7 @@ import pytest
 
 from accounts import lockout
 from accounts.errors import InvalidCode, LockedOut
-from accounts.models import UnknownLogin, User
+from accounts.models import UnknownUsername, User
 from tests.conftest import freeze_at
 
 NOW = datetime(2030, 8, 8, 8, 0, 0, tzinfo=dt_timezone.utc)
@@ -78,9 +78,9 @@ def test_seconds_left_and_is_locked(user, frozen):
 
 
 def test_works_for_unknown_usernames_too(tenant, frozen):
-    row = UnknownLogin.objects.create(tenant=tenant, username="ghost")
+    row = UnknownUsername.objects.create(tenant=tenant, username="ghost")
     for _ in range(2):
-        lockout.register_failure(model=UnknownLogin, pk=row.pk, counter="password", limit=2, lockout_seconds=30)
+        lockout.register_failure(model=UnknownUsername, pk=row.pk, counter="password", limit=2, lockout_seconds=30)
     row.refresh_from_db()
     assert row.locked_until == NOW + timedelta(seconds=30)
 

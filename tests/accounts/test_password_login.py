@@ -1,4 +1,4 @@
-"""The password step (accounts.services.password_login) and its lockout, by service and by page."""
+"""The password step (accounts.services.password_sign_in) and its lockout, by service and by page."""
 from datetime import datetime, timedelta, timezone as dt_timezone
 from http import HTTPStatus
 
@@ -7,9 +7,9 @@ from django.core import mail
 from django.http import Http404
 
 from accounts.errors import InvalidCredentials, LockedOut
-from accounts.models import AuditEvent, UnknownLogin
+from accounts.models import AuditEvent, UnknownUsername
 from accounts.selectors import tenant_and_user_by_username
-from accounts.services import password_login, user_update
+from accounts.services import password_sign_in, user_update
 from tests.accounts.flows import (
     account_url, form_error_codes, form_error_params, is_signed_in, login_url, password_step,
 )
@@ -30,7 +30,7 @@ def strict(tenant_factory):
 def fail(tenant, username, n=1):
     for _ in range(n):
         with pytest.raises((InvalidCredentials, LockedOut)):
-            password_login(tenant=tenant, username=username, password="wrong-password-x")
+            password_sign_in(tenant=tenant, username=username, password="wrong-password-x")
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def test_a_wrong_password_is_counted_with_its_audit_event_or_not_at_all(user):
     from django.db import connection
 
     with connection.execute_wrapper(_failing("accounts_auditevent", "INSERT")), pytest.raises(RuntimeError):
-        password_login(tenant=user.tenant, username="alice", password="wrong-password-x")
+        password_sign_in(tenant=user.tenant, username="alice", password="wrong-password-x")
     user.refresh_from_db()
     assert user.failed_password_count == 0 and not AuditEvent.objects.filter(user=user).exists()
 
@@ -64,28 +64,28 @@ def test_a_right_password_is_never_left_counted_as_a_failure(user):
 
     user.__class__.objects.filter(pk=user.pk).update(failed_password_count=1)
     with connection.execute_wrapper(_failing("accounts_user", "UPDATE")), pytest.raises(RuntimeError):
-        password_login(tenant=user.tenant, username="alice", password=PASSWORD)
+        password_sign_in(tenant=user.tenant, username="alice", password=PASSWORD)
     user.refresh_from_db()
     assert user.failed_password_count == 1 and user.locked_until is None
-    assert password_login(tenant=user.tenant, username="alice", password=PASSWORD) == user
+    assert password_sign_in(tenant=user.tenant, username="alice", password=PASSWORD) == user
     user.refresh_from_db()
     assert user.failed_password_count == 0
 
 
 def test_right_password_returns_the_user(user):
-    assert password_login(tenant=user.tenant, username="alice", password=PASSWORD) == user
+    assert password_sign_in(tenant=user.tenant, username="alice", password=PASSWORD) == user
 
 
 @pytest.mark.parametrize("typed", ["ALICE", "Alice", "  alice  ", "aLiCe"])
 def test_usernames_are_case_insensitive(user, typed):
-    assert password_login(tenant=user.tenant, username=typed, password=PASSWORD) == user
+    assert password_sign_in(tenant=user.tenant, username=typed, password=PASSWORD) == user
 
 
 def test_wrong_password_and_unknown_user_get_the_same_error(user):
     with pytest.raises(InvalidCredentials) as wrong:
-        password_login(tenant=user.tenant, username="alice", password="nope-nope-nope")
+        password_sign_in(tenant=user.tenant, username="alice", password="nope-nope-nope")
     with pytest.raises(InvalidCredentials) as unknown:
-        password_login(tenant=user.tenant, username="nobody", password="nope-nope-nope")
+        password_sign_in(tenant=user.tenant, username="nobody", password="nope-nope-nope")
     assert (wrong.value.code, wrong.value.message, wrong.value.extra) == (
         unknown.value.code, unknown.value.message, unknown.value.extra
     )
@@ -105,19 +105,19 @@ def test_an_unknown_user_costs_a_password_hash(user, monkeypatch):
 def test_inactive_user_is_refused_like_a_wrong_password(user):
     user_update(user=user, is_active=False)
     with pytest.raises(InvalidCredentials):
-        password_login(tenant=user.tenant, username="alice", password=PASSWORD)
+        password_sign_in(tenant=user.tenant, username="alice", password=PASSWORD)
 
 
 def test_user_without_a_usable_password_is_refused(user_factory):
     nopw = user_factory("nopw", password=None)
     with pytest.raises(InvalidCredentials):
-        password_login(tenant=nopw.tenant, username="nopw", password="")
+        password_sign_in(tenant=nopw.tenant, username="nopw", password="")
 
 
 @pytest.mark.parametrize("password", [None, 123, ["x"]])
 def test_non_string_password_is_just_wrong(user, password):
     with pytest.raises(InvalidCredentials):
-        password_login(tenant=user.tenant, username="alice", password=password)
+        password_sign_in(tenant=user.tenant, username="alice", password=password)
 
 
 def test_failures_are_audited(user):
@@ -125,7 +125,7 @@ def test_failures_are_audited(user):
     fail(user.tenant, "ghost")
     kinds = list(AuditEvent.objects.values_list("username", "kind", "user"))
     assert sorted(kinds, key=str) == sorted(
-        [("alice", Kind.LOGIN_FAILURE, user.pk), ("alice", Kind.LOGIN_FAILURE, user.pk), ("ghost", Kind.LOGIN_FAILURE, None)],
+        [("alice", Kind.SIGN_IN_FAILURE, user.pk), ("alice", Kind.SIGN_IN_FAILURE, user.pk), ("ghost", Kind.SIGN_IN_FAILURE, None)],
         key=str,
     )
 
@@ -137,7 +137,7 @@ def test_the_limit_locks_and_then_the_right_password_is_refused(strict, user_fac
     user.refresh_from_db()
     assert user.failed_password_count == 3 and user.locked_until == NOW + timedelta(seconds=300)
     with pytest.raises(LockedOut) as exc:
-        password_login(tenant=strict, username="bob", password=PASSWORD)
+        password_sign_in(tenant=strict, username="bob", password=PASSWORD)
     assert exc.value.code == "locked_out" and exc.value.extra["retry_after"] == 300
     # The lock notice, with the tenant's name.
     run_notices()
@@ -151,7 +151,7 @@ def test_attempts_while_locked_are_not_counted(strict, user_factory, frozen):
     fail(strict, "bob", 6)
     user.refresh_from_db()
     assert user.failed_password_count == 3
-    assert AuditEvent.objects.filter(user=user, kind=Kind.LOGIN_FAILURE).count() == 3
+    assert AuditEvent.objects.filter(user=user, kind=Kind.SIGN_IN_FAILURE).count() == 3
 
 
 def test_the_lock_lifts_after_the_period(strict, user_factory, frozen):
@@ -159,20 +159,20 @@ def test_the_lock_lifts_after_the_period(strict, user_factory, frozen):
     fail(strict, "bob", 3)
     frozen.shift(299)
     with pytest.raises(LockedOut) as exc:
-        password_login(tenant=strict, username="bob", password=PASSWORD)
+        password_sign_in(tenant=strict, username="bob", password=PASSWORD)
     assert exc.value.extra["retry_after"] == 1
     frozen.shift(2)
-    assert password_login(tenant=strict, username="bob", password=PASSWORD).username == "bob"
+    assert password_sign_in(tenant=strict, username="bob", password=PASSWORD).username == "bob"
 
 
 def test_a_success_resets_the_counter(strict, user_factory, frozen):
     user = user_factory("bob", tenant=strict)
     fail(strict, "bob", 2)
-    password_login(tenant=strict, username="bob", password=PASSWORD)
+    password_sign_in(tenant=strict, username="bob", password=PASSWORD)
     user.refresh_from_db()
     assert user.failed_password_count == 0
     fail(strict, "bob", 2)
-    assert password_login(tenant=strict, username="bob", password=PASSWORD) == user
+    assert password_sign_in(tenant=strict, username="bob", password=PASSWORD) == user
 
 
 def test_password_and_code_counters_are_separate(strict, user_factory, frozen):
@@ -188,7 +188,7 @@ def test_the_right_password_clears_its_own_counter_and_lock_but_not_the_code_cou
     user.__class__.objects.filter(pk=user.pk).update(failed_code_count=2)
     fail(strict, "bob", 2)
     # The third attempt reaches the limit when it is counted, before the hash: being right, it is given back.
-    assert password_login(tenant=strict, username="bob", password=PASSWORD) == user
+    assert password_sign_in(tenant=strict, username="bob", password=PASSWORD) == user
     user.refresh_from_db()
     assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 2, None)
 
@@ -206,7 +206,7 @@ def test_a_lock_set_by_a_parallel_failure_during_the_hash_stays(strict, user_fac
         return real(self, raw)
 
     monkeypatch.setattr(model, "check_password", parallel_failure_meanwhile)
-    password_login(tenant=strict, username="bob", password=PASSWORD)
+    password_sign_in(tenant=strict, username="bob", password=PASSWORD)
     user.refresh_from_db()
     assert (user.failed_password_count, user.failed_code_count, user.locked_until) == (0, 3, locked)
 
@@ -217,12 +217,12 @@ def test_unknown_usernames_are_locked_the_same_way(strict, user_factory, frozen)
     for name in ("bob", "ghost"):
         for _ in range(3):
             with pytest.raises(InvalidCredentials):
-                password_login(tenant=strict, username=name, password="wrong-password-x")
+                password_sign_in(tenant=strict, username=name, password="wrong-password-x")
         with pytest.raises(LockedOut) as exc:
-            password_login(tenant=strict, username=name, password="wrong-password-x")
+            password_sign_in(tenant=strict, username=name, password="wrong-password-x")
         errors[name] = (exc.value.code, exc.value.message, exc.value.extra)
     assert errors["bob"] == errors["ghost"]
-    ghost = UnknownLogin.objects.get(tenant=strict, username="ghost")
+    ghost = UnknownUsername.objects.get(tenant=strict, username="ghost")
     assert ghost.failed_password_count == 3 and ghost.locked_until == NOW + timedelta(seconds=300)
 
 
@@ -231,8 +231,8 @@ def test_unknown_username_rows_are_per_tenant_and_case_insensitive(strict, tenan
     fail(strict, "Ghost", 2)
     fail(strict, "GHOST", 1)
     fail(other, "ghost", 1)
-    assert UnknownLogin.objects.get(tenant=strict, username="ghost").failed_password_count == 3
-    assert UnknownLogin.objects.get(tenant=other, username="ghost").failed_password_count == 1
+    assert UnknownUsername.objects.get(tenant=strict, username="ghost").failed_password_count == 3
+    assert UnknownUsername.objects.get(tenant=other, username="ghost").failed_password_count == 1
 
 
 # --- two tenants, one username -------------------------------------------------------------------
@@ -253,18 +253,18 @@ def test_same_username_in_two_tenants_are_two_users(twins):
 
 def test_each_tenant_checks_its_own_password(twins):
     a, b = twins
-    assert password_login(tenant=a.tenant, username="sam", password="north-password-11") == a
-    assert password_login(tenant=b.tenant, username="sam", password="south-password-22") == b
+    assert password_sign_in(tenant=a.tenant, username="sam", password="north-password-11") == a
+    assert password_sign_in(tenant=b.tenant, username="sam", password="south-password-22") == b
     with pytest.raises(InvalidCredentials):
-        password_login(tenant=a.tenant, username="sam", password="south-password-22")
+        password_sign_in(tenant=a.tenant, username="sam", password="south-password-22")
 
 
 def test_a_lockout_in_one_tenant_leaves_the_other_alone(twins, frozen):
     a, b = twins
     fail(a.tenant, "sam", 2)
     with pytest.raises(LockedOut):
-        password_login(tenant=a.tenant, username="sam", password="north-password-11")
-    assert password_login(tenant=b.tenant, username="sam", password="south-password-22") == b
+        password_sign_in(tenant=a.tenant, username="sam", password="north-password-11")
+    assert password_sign_in(tenant=b.tenant, username="sam", password="south-password-22") == b
     b.refresh_from_db()
     assert b.locked_until is None and b.failed_password_count == 0
 
@@ -307,7 +307,7 @@ def test_an_unknown_tenant_is_404(twins):
 def test_a_name_longer_than_the_column_finds_who_the_password_step_finds(tenant, user_factory):
     long = user_factory("a" * 150)
     assert tenant_and_user_by_username(tenant_id=tenant.pk, username="A" * 160)[1] == long
-    assert password_login(tenant=tenant, username="A" * 160, password=PASSWORD) == long
+    assert password_sign_in(tenant=tenant, username="A" * 160, password=PASSWORD) == long
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_no_mfa_user_is_signed_in_directly(client, user):
     assert is_signed_in(client, user)
     user.refresh_from_db()
     assert user.last_login is not None
-    assert AuditEvent.objects.filter(user=user, kind=Kind.LOGIN_SUCCESS).count() == 1
+    assert AuditEvent.objects.filter(user=user, kind=Kind.SIGN_IN_SUCCESS).count() == 1
     assert client.session["gatehouse_amr"] == ["pwd"]
 
 
@@ -377,7 +377,7 @@ def test_mfa_user_is_not_signed_in_after_the_password(client, totp_user):
     response = password_step(client, totp_user.tenant_id, "tina")
     assert response.status_code == HTTPStatus.FOUND and response.url.endswith("/mfa/verify/")
     assert not is_signed_in(client, totp_user)
-    assert not AuditEvent.objects.filter(kind=Kind.LOGIN_SUCCESS).exists()
+    assert not AuditEvent.objects.filter(kind=Kind.SIGN_IN_SUCCESS).exists()
 
 
 def test_unknown_tenant_is_404(client, db):

@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.models import MfaMethod
 from accounts.tokens import AMR_OTP
-from flows import pending as pending_login
+from flows import pending as pending_sign_in
 from tests.conftest import confirm_totp
 
 FROZEN = datetime(2031, 5, 4, 10, 0, 0, tzinfo=timezone.utc)
@@ -54,7 +54,7 @@ def signed_in_client(user, *, amr=AMR_OTP) -> Client:
     client = Client()
     client.force_login(user, backend="accounts.backends.TenantBackend")
     session = client.session
-    session[pending_login.AMR_SESSION_KEY] = list(amr)
+    session[pending_sign_in.AMR_SESSION_KEY] = list(amr)
     session.save()
     return client
 

@@ -39,11 +39,11 @@ def tina(user_factory):
 def trigger(kind: str, *, user_factory, tina, client_a) -> str:
     """Cause one event of ``kind`` the way it happens for real; return the username it names."""
     c = Client()
-    if kind == Kind.LOGIN_SUCCESS:
+    if kind == Kind.SIGN_IN_SUCCESS:
         user_factory("alice")
         password_step(c, "acme", "alice")
         return "alice"
-    if kind == Kind.LOGIN_FAILURE:
+    if kind == Kind.SIGN_IN_FAILURE:
         password_step(c, "acme", "tina", "not-the-password")
         return "tina"
     if kind == Kind.CODE_FAILURE:
@@ -131,7 +131,7 @@ def api_events(admin, user_id) -> list[dict]:
 
 
 def test_trail_is_read_only_even_for_operators(client_ops, tina):
-    event = AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.LOGIN_FAILURE)
+    event = AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.SIGN_IN_FAILURE)
     base = "/admin/accounts/auditevent"
     assert client_ops.get(f"{base}/add/").status_code == HTTPStatus.FORBIDDEN
     assert client_ops.post(f"{base}/add/", {"kind": "unlock", "tenant": "acme"}).status_code == HTTPStatus.FORBIDDEN
@@ -141,14 +141,14 @@ def test_trail_is_read_only_even_for_operators(client_ops, tina):
     response = client_ops.post(f"{base}/", {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"})
     assert response.status_code in (HTTPStatus.OK, HTTPStatus.FOUND)
     event.refresh_from_db()
-    assert event.kind == Kind.LOGIN_FAILURE
+    assert event.kind == Kind.SIGN_IN_FAILURE
     page = client_ops.get(f"{base}/{event.pk}/change/").content.decode()
     assert 'name="_save"' not in page and "Delete" not in page
 
 
 def test_filters_by_channel_and_date(frozen, client_a, tina):
-    AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.LOGIN_FAILURE, channel="api")
-    AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.LOGIN_FAILURE, channel="web")
+    AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.SIGN_IN_FAILURE, channel="api")
+    AuditEvent.objects.create(tenant_id="acme", user=tina, username="tina", kind=Kind.SIGN_IN_FAILURE, channel="web")
     events = client_a.get("/admin/accounts/auditevent/?channel=api").context["cl"].result_list
     assert [e.channel for e in events] == ["api"]
     assert len(client_a.get("/admin/accounts/auditevent/?" + urlencode({"created_at__gte": "2031-05-04 00:00:00+00:00"})).context["cl"].result_list) == 2

@@ -91,11 +91,11 @@ def test_a_bulk_action_with_an_operators_id_does_nothing_to_them(client_ops_admi
 
 
 def test_audit_events_naming_an_operator_are_hidden(client_ops_admin, ops_admin, carol, operator):
-    own = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id="ops", user=operator)
+    own = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id="ops", user=operator)
     user_unlock(user=carol, actor=operator)
     done_by_operator = AuditEvent.objects.get(actor=operator)
-    carols = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id="ops", user=carol)
-    nobodys = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id="ops", username="nobody")  # no user, no actor
+    carols = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id="ops", user=carol)
+    nobodys = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id="ops", username="nobody")  # no user, no actor
     assert listed(client_ops_admin.get("/admin/accounts/auditevent/")) == [nobodys, carols]
     assert listed(client_ops_admin.get("/admin/accounts/auditevent/?q=root")) == []
     for event in (own, done_by_operator):
@@ -122,7 +122,7 @@ def test_an_operator_still_sees_and_manages_everyone(client_ops, operator, ops_a
     for url in operator_urls(other_root):
         if not url.endswith("/delete/"):
             assert client_ops.get(url).status_code == HTTPStatus.OK, url
-    event = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id="ops", user=other_root)
+    event = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id="ops", user=other_root)
     assert event in listed(client_ops.get("/admin/accounts/auditevent/"))
     response = client_ops.post(
         "/admin/accounts/user/", {"action": "reset_mfa_selected", "_selected_action": [str(other_root.pk)], "post": "yes"}

@@ -16,8 +16,8 @@ def world(admin_a, admin_b, user_factory, tenant, tenant_b):
     """Users and events in both tenants."""
     alice = user_factory("alice", tenant=tenant)
     bob = user_factory("bob", tenant=tenant_b)
-    ev_a = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id=tenant.id, user=alice)
-    ev_b = audit_record(kind=AuditEvent.Kind.LOGIN_FAILURE, tenant_id=tenant_b.id, user=bob)
+    ev_a = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id=tenant.id, user=alice)
+    ev_b = audit_record(kind=AuditEvent.Kind.SIGN_IN_FAILURE, tenant_id=tenant_b.id, user=bob)
     return {"alice": alice, "bob": bob, "ev_a": ev_a, "ev_b": ev_b}
 
 

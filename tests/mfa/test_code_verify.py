@@ -278,7 +278,7 @@ def test_a_right_code_is_judged_under_the_row_lock_with_its_sign_in_in_one_commi
     if connection.vendor == "postgresql":
         assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries[:3])
     assert result.amr == AMR_OTP and result.handoff["refreshToken"]
-    assert OutstandingToken.objects.filter(user=totp_user).count() == 1 and kinds(totp_user) == [Kind.LOGIN_SUCCESS]
+    assert OutstandingToken.objects.filter(user=totp_user).count() == 1 and kinds(totp_user) == [Kind.SIGN_IN_SUCCESS]
 
 
 def test_the_code_last_accepted_sent_again_is_already_used_and_not_counted(totp_user, frozen):

@@ -10,8 +10,8 @@ from datetime import datetime, timezone as dt_timezone
 
 import pytest
 
-from accounts.models import AuditEvent, MfaMethod, UnknownLogin, User
-from accounts.services import password_login
+from accounts.models import AuditEvent, MfaMethod, UnknownUsername, User
+from accounts.services import password_sign_in
 from mfa import totp
 from mfa.verify import code_verify
 from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp, in_parallel
@@ -48,22 +48,22 @@ def test_parallel_wrong_passwords_count_no_more_than_the_limit(postgres, tenant_
     tenant = tenant_factory("race-pw", "Race", password_max_attempts=LIMIT, lockout_seconds=600)
     user = user_factory("runner", tenant=tenant)
 
-    outcomes = in_parallel(THREADS, lambda: password_login(tenant=tenant, username="runner", password="wrong-password-x"))
+    outcomes = in_parallel(THREADS, lambda: password_sign_in(tenant=tenant, username="runner", password="wrong-password-x"))
 
     # Passwords: the attempt that locks still answers invalid_credentials (it was judged).
     assert outcomes == Counter({"invalid_credentials": LIMIT, "locked_out": THREADS - LIMIT})
     user.refresh_from_db()
     assert user.failed_password_count == LIMIT and user.locked_until is not None
-    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.LOGIN_FAILURE).count() == LIMIT
+    assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.SIGN_IN_FAILURE).count() == LIMIT
 
 
 def test_parallel_guesses_at_an_unknown_username_count_no_more_than_the_limit(postgres, tenant_factory):
     tenant = tenant_factory("race-ghost", "Race", password_max_attempts=LIMIT, lockout_seconds=600)
 
-    outcomes = in_parallel(THREADS, lambda: password_login(tenant=tenant, username="ghost", password="wrong-password-x"))
+    outcomes = in_parallel(THREADS, lambda: password_sign_in(tenant=tenant, username="ghost", password="wrong-password-x"))
 
     assert outcomes == Counter({"invalid_credentials": LIMIT, "locked_out": THREADS - LIMIT})
-    row = UnknownLogin.objects.get(tenant=tenant, username="ghost")
+    row = UnknownUsername.objects.get(tenant=tenant, username="ghost")
     assert row.failed_password_count == LIMIT and row.locked_until is not None
 
 
@@ -76,14 +76,14 @@ def test_the_right_password_in_parallel_with_wrong_ones_never_exceeds_the_limit(
     def attempt():
         with lock:
             i = next(turn)
-        password_login(tenant=tenant, username="mixer", password=PASSWORD if i % 2 else "wrong-password-x")
+        password_sign_in(tenant=tenant, username="mixer", password=PASSWORD if i % 2 else "wrong-password-x")
 
     outcomes = in_parallel(THREADS, attempt)
     assert not any(k.startswith("crash") for k in outcomes), outcomes
     user.refresh_from_db()
     assert user.failed_password_count <= LIMIT
     assert outcomes["invalid_credentials"] == AuditEvent.objects.filter(
-        user=user, kind=AuditEvent.Kind.LOGIN_FAILURE
+        user=user, kind=AuditEvent.Kind.SIGN_IN_FAILURE
     ).count()
 
 
@@ -110,7 +110,7 @@ def test_parallel_right_passwords_never_leave_a_lock_behind(postgres, tenant_fac
     user = user_factory("rightful", tenant=tenant)
     User.objects.filter(pk=user.pk).update(failed_password_count=2)
 
-    outcomes = in_parallel(6, lambda: password_login(tenant=tenant, username="rightful", password=PASSWORD))
+    outcomes = in_parallel(6, lambda: password_sign_in(tenant=tenant, username="rightful", password=PASSWORD))
 
     assert outcomes == Counter({"ok": 6})
     user.refresh_from_db()
