@@ -10,7 +10,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import RequestContext
 from accounts.errors import EmailUnavailable, ResendTooSoon
 from accounts.models import User
 from accounts.notifications import render_mail
@@ -33,7 +32,7 @@ def _hash(user: User, code: str) -> str:
     return crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code")
 
 
-def email_code_send(*, user: User, ctx: RequestContext | None = None) -> dict:
+def email_code_send(*, user: User) -> dict:
     """Create and mail a code, honouring the tenant's resend gap across processes.
 
     The gap is checked and the code stored under the user's row lock, which is released

@@ -119,11 +119,11 @@ def enrollment_totp_begin(*, user: User, enroll: str) -> str:
         return totp_device_begin(user=user)
 
 
-def enrollment_email_send(*, user: User, enroll: str, ctx: RequestContext | None = None) -> dict:
+def enrollment_email_send(*, user: User, enroll: str) -> dict:
     """``email_code_send`` for an API sign-in; for an enrolling user this chooses email: once
     the code is sent, a half-done app set-up is dropped. On ``ResendTooSoon`` or
     ``EmailUnavailable`` nothing changes."""
-    body = email_code_send(user=user, ctx=ctx)
+    body = email_code_send(user=user)
     if _enrolling(user, enroll):
         TOTPDevice.objects.filter(user=user, confirmed_at__isnull=True).delete()
     return body

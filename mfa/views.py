@@ -7,7 +7,6 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView
 
-from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
@@ -36,9 +35,6 @@ class PendingStepMixin(TenantMixin):
         if needed != self.step:
             return page_continue(request, self.tenant, self.pending, self.user)
         return super().dispatch(request, *args, **kwargs)
-
-    def ctx(self) -> RequestContext:
-        return RequestContext.from_request(self.request, channel="web")
 
     def verify_code(self, form):
         """Judge the form's code (``flows.signin.page_code``); on refusal the reason goes on the field."""
@@ -120,7 +116,7 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
 
     def _send(self, *, announce: bool) -> None:
         try:
-            email_code_send(user=self.user, ctx=self.ctx())
+            email_code_send(user=self.user)
         except AuthFailure as exc:
             messages.error(self.request, exc.message)
             return

@@ -180,7 +180,7 @@ class EmailSendView(AuthView):
         enrolling = bool(pending.enroll) and user.mfa_method == MfaMethod.NONE
         if user.mfa_method != MfaMethod.EMAIL and not enrolling:
             raise WrongMfaMethod()
-        body = enrollment_email_send(user=user, enroll=pending.enroll, ctx=self.ctx())
+        body = enrollment_email_send(user=user, enroll=pending.enroll)
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
