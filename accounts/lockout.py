@@ -90,14 +90,21 @@ def reset(*, model: type[LockoutState], pk) -> None:
     ).update(failed_password_count=0, failed_code_count=0, locked_until=None)
 
 
-def password_passed(*, model: type[LockoutState], pk) -> None:
-    """The right password, judged under the row's lock while the account was not locked: the
-    password counter back to zero. The code counter stays, so whoever has the password earns
-    no fresh code attempts by signing in again (a right code, ``reset``, or the end of a
-    lockout clears it). A lock that has expired ends here, with both its counters."""
-    now = timezone.now()
-    model.objects.filter(pk=pk, locked_until__lte=now).update(failed_password_count=0, failed_code_count=0, locked_until=None)
-    model.objects.filter(pk=pk, failed_password_count__gt=0).update(failed_password_count=0)
+def password_passed(*, state: LockoutState) -> None:
+    """The right password, judged while holding the row's lock on ``state`` (read with it, so
+    current) and the account not locked: the password counter back to zero. The code counter
+    stays, so whoever has the password earns no fresh code attempts by signing in again (a
+    right code, ``reset``, or the end of a lockout clears it). A lock that has expired ends
+    here, with both its counters. Writes only what must change (a clean row: nothing)."""
+    if state.locked_until is not None:
+        changes = {"failed_password_count": 0, "failed_code_count": 0, "locked_until": None}
+    elif state.failed_password_count:
+        changes = {"failed_password_count": 0}
+    else:
+        return
+    type(state).objects.filter(pk=state.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(state, field, value)
 
 
 def unlock(*, model: type[LockoutState], pk) -> None:

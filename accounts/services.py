@@ -210,7 +210,7 @@ def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContex
         if not wait:
             passed = _password_matches(user, password)
             if passed:
-                lockout.password_passed(model=User, pk=user.pk)
+                lockout.password_passed(state=user)
             else:
                 _password_failure(tenant=tenant, state=state, user=user, name=name, ctx=ctx)
     if wait:
@@ -218,7 +218,6 @@ def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContex
     if not passed:
         raise InvalidCredentials()
     user.tenant = tenant
-    user.refresh_from_db(fields=["failed_password_count", "failed_code_count", "locked_until"])
     return user
 
 
@@ -261,7 +260,7 @@ def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
     The only place last_login is written: Django's own ``update_last_login`` receiver is
     disconnected in ``AccountsConfig.ready``, or a page sign-in would write it twice."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         User.objects.filter(pk=user.pk).update(last_login=now)
         user.last_login = now
         audit_record(kind=Kind.SIGN_IN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
@@ -275,7 +274,7 @@ def sign_in_tokens_issue(
     and security stamp) as it was when the password was checked in an earlier transaction;
     the tokens are issued only if neither changed since (a password change or an MFA reset
     meanwhile), checked under the user's row lock, which every revocation takes too."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         if checked is not None:
             current = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
             if current is None or not constant_time_compare(current.get_session_auth_hash(), checked):

@@ -9,7 +9,8 @@ answered, no refresh token of that user works, including one a racing refresh mi
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -75,16 +76,16 @@ def refresh_tokens_revoke(*, user: User) -> int:
     Under the user's row lock, like every refresh: a refresh that raced with this either
     finished first (its new token is in a chain ended here) or waits and finds its chain
     ended. Call it inside the transaction of the change it belongs to."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         User.objects.select_for_update().filter(pk=user.pk).first()
         return RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 class _PresentedRefreshToken(RefreshToken):
     """A refresh token as presented: signature (configured algorithm only), expiry and type are
-    verified. simplejwt's blacklist look-up is left out on purpose: every use of a presented
-    token blacklists it with one INSERT on a unique key (``_presented_use``), which refuses a
-    token that is already blacklisted."""
+    verified. simplejwt's blacklist look-up is left out on purpose: ``_presented_use`` reads
+    whether the token was used and blacklists it, holding the user's row lock, so that a
+    second use is seen (and ends the chain) however the uses race."""
 
     def verify(self, *args, **kwargs) -> None:
         Token.verify(self, *args, **kwargs)
@@ -113,16 +114,18 @@ def _presented_use(token: RefreshToken, *, tenant_id: str, now: datetime) -> tup
     if user_id is None or chain_id is None:
         raise InvalidRefreshToken()
     user = User.objects.select_for_update().filter(pk=user_id, tenant_id=tenant_id, is_active=True).first()
-    outstanding = OutstandingToken.objects.filter(jti=str(token[jwt_settings.JTI_CLAIM]), user_id=user_id).first()
+    outstanding = (
+        OutstandingToken.objects.filter(jti=str(token[jwt_settings.JTI_CLAIM]), user_id=user_id)
+        .annotate(used=Exists(BlacklistedToken.objects.filter(token=OuterRef("pk"))))
+        .first()
+    )
     chain = RefreshTokenChain.objects.filter(pk=chain_id, user_id=user_id).first()
     if user is None or outstanding is None or chain is None or chain.revoked_at is not None or chain.expires_at <= now:
         raise InvalidRefreshToken()
-    try:
-        with transaction.atomic():
-            BlacklistedToken.objects.create(token=outstanding)
-    except IntegrityError:  # used before: this is a copy
+    if outstanding.used:  # a copy: every use of a user's tokens holds the user's row lock, so this read is current
         RefreshTokenChain.objects.filter(pk=chain.pk).update(revoked_at=now)
         return user, chain, False
+    BlacklistedToken.objects.create(token=outstanding)
     return user, chain, True
 
 

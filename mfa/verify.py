@@ -79,7 +79,9 @@ def code_verify(
             raise LockedOut(wait)
         result = _judge(state, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
         if result is not None:
-            lockout.reset(model=User, pk=user.pk)
+            # The row is locked, so ``state`` is current: a clean account needs no reset.
+            if state.failed_code_count or state.failed_password_count or state.locked_until:
+                lockout.reset(model=User, pk=user.pk)
             User.objects.filter(pk=user.pk).update(last_code_hash=_last_code_hash(user, code))
             user.mfa_method = state.mfa_method
             if on_success is not None:
