@@ -59,6 +59,7 @@ ERRORS = {
     "invalid_credentials": (401, "The username or password is incorrect.", {}),
     "invalid_mfa_token": (401, "This sign-in has expired or is not valid. Please sign in again.", {}),
     "invalid_code": (401, "That code is not valid. 4 attempts left before the account is locked.", {"attemptsRemaining": 4}),
+    "code_already_used": (401, "That code has just been used. Wait for a new code and enter that one.", {}),
     "invalid_token": (401, "The access token is invalid or expired.", {}),
     "not_authenticated": (401, "Authentication credentials were not provided.", {}),
     "forbidden": (403, "Only an admin of this tenant, signed in with MFA when they have it, may do this.", {}),
@@ -73,6 +74,7 @@ ERRORS = {
     "rate_limited": (429, "Request was throttled. Expected available in 12 seconds.", {}),
     "email_unavailable": (503, "The code could not be emailed just now. Please try again in a moment.", {}),
     "rate_limit_unavailable": (503, "Signing in is briefly unavailable. Try again in a few seconds.", {}),
+    "service_unavailable": (503, "The service is briefly unavailable. Try again shortly.", {}),
 }
 
 BODY_ERRORS = ("invalid_request", "invalid_json", "payload_too_large", "unsupported_media_type")
@@ -90,7 +92,8 @@ RETRY_AFTER = OpenApiParameter(
 def error_responses(*codes: str) -> dict:
     """``{status: OpenApiResponse}`` for these error codes, one example per code."""
     by_status: dict[int, list[str]] = {}
-    for code in dict.fromkeys(codes + ("not_found",)):  # every URL names a tenant that may not exist
+    # Every URL names a tenant that may not exist, and any call may meet a database outage.
+    for code in dict.fromkeys(codes + ("not_found", "service_unavailable")):
         by_status.setdefault(ERRORS[code][0], []).append(code)
     responses = {}
     for status, status_codes in sorted(by_status.items()):
@@ -272,7 +275,7 @@ verify = extend_schema_view(
                 {"Tokens": TOKENS_EXAMPLE, "Tokens after app set-up": {**TOKENS_EXAMPLE, "recoveryCodes": ["k3vq-9x2m-7hpa", "…"]}},
             )
         },
-        errors=(*BODY_ERRORS, "invalid_mfa_token", "invalid_code", "locked_out", *SIGN_IN_LIMITS),
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "invalid_code", "code_already_used", "locked_out", *SIGN_IN_LIMITS),
         examples={"Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"}},
     )
 )
@@ -282,7 +285,11 @@ refresh = extend_schema_view(
         tags=AUTH_TAG,
         operation_id="auth_token_refresh",
         summary="Exchange a refresh token for a new pair",
-        description="Rotation: the refresh token given stops working (a second use is refused).",
+        description=(
+            "Rotation: the refresh token given stops working, and the next one of its chain is issued. "
+            "Presenting a used refresh token again ends its whole chain, the newer tokens too; a chain "
+            "ends `REFRESH_TOKEN_MAX_SECONDS` after the sign-in that began it."
+        ),
         request=RefreshInput,
         answer={200: _answer(TokensSerializer, {"Tokens": TOKENS_EXAMPLE})},
         errors=(*BODY_ERRORS, "invalid_token"),
