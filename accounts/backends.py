@@ -6,6 +6,7 @@ Sign-in goes through ``accounts.services.password_sign_in`` and the MFA step; th
 only re-loads the signed-in user for each request and answers permission checks.
 """
 from django.contrib.auth.backends import BaseBackend
+from django.contrib.auth.models import Permission
 
 from accounts.models import User
 
@@ -23,8 +24,6 @@ class TenantBackend(BaseBackend):
         if not user_obj.is_active or user_obj.is_anonymous:
             return set()
         if user_obj.is_superuser:
-            from django.contrib.auth.models import Permission
-
             return {f"{app}.{code}" for app, code in Permission.objects.values_list("content_type__app_label", "codename")}
         if user_obj.is_tenant_admin:
             return TENANT_ADMIN_PERMISSIONS

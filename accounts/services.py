@@ -1,4 +1,6 @@
 """Everything that writes users: creation, changes, and the password step of signing in."""
+from collections.abc import Callable
+
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -6,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 
 from accounts import lockout
 from accounts.audit import RequestContext, audit_record
@@ -184,7 +185,15 @@ def user_delete(*, user: User) -> None:
 _READ_HERE = object()
 
 
-def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContext | None = None, user=_READ_HERE) -> User:
+def password_sign_in(
+    *,
+    tenant,
+    username: str,
+    password: str,
+    ctx: RequestContext | None = None,
+    user=_READ_HERE,
+    on_success: Callable[[User], None] | None = None,
+) -> User:
     """The password step, for the pages and the API alike. ``user``: the user named
     ``username`` in ``tenant``, or None, when the caller has read it already (the API, with
     the tenant: ``tenant_and_user_by_username``); else it is read here.
@@ -196,7 +205,10 @@ def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContex
     username is counted the same way on an ``UnknownUsername`` row and costs one dummy hash, so
     neither the answer nor the time tells whether the user exists; the "locked" notice of a
     real user is only queued here (``notify_user``), never mailed inside the request.
-    Returns the user as read under the lock. Raises ``LockedOut`` or ``InvalidCredentials``.
+    ``on_success(user)`` runs in that transaction, the row still locked: the API hands off to
+    tokens there, so no password change or MFA reset can come between the check and the
+    tokens. Returns the user as read under the lock. Raises ``LockedOut`` or
+    ``InvalidCredentials``.
     """
     name = sign_in_name(username)
     password = password if isinstance(password, str) else ""
@@ -211,13 +223,15 @@ def password_sign_in(*, tenant, username: str, password: str, ctx: RequestContex
             passed = _password_matches(user, password)
             if passed:
                 lockout.password_passed(state=user)
+                user.tenant = tenant
+                if on_success is not None:
+                    on_success(user)
             else:
                 _password_failure(tenant=tenant, state=state, user=user, name=name, ctx=ctx)
     if wait:
         raise LockedOut(wait)
     if not passed:
         raise InvalidCredentials()
-    user.tenant = tenant
     return user
 
 
@@ -266,19 +280,10 @@ def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
         audit_record(kind=Kind.SIGN_IN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
 
 
-def sign_in_tokens_issue(
-    *, user: User, amr: list[str], ctx: RequestContext | None = None, checked: str | None = None
-) -> dict:
+def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
     """The API's hand-off after every required factor: ``sign_in_record`` and a new token
-    chain, in one transaction. ``checked``: the user's ``get_session_auth_hash()`` (password
-    and security stamp) as it was when the password was checked in an earlier transaction;
-    the tokens are issued only if neither changed since (a password change or an MFA reset
-    meanwhile), checked under the user's row lock, which every revocation takes too."""
+    chain, inside the transaction that judged the last factor (its row lock held)."""
     with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
-        if checked is not None:
-            current = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
-            if current is None or not constant_time_compare(current.get_session_auth_hash(), checked):
-                raise InvalidCredentials()
         sign_in_record(user=user, ctx=ctx)
         return token_pair_issue(user=user, amr=amr)
 

@@ -1,7 +1,8 @@
 """The sign-in flow, for the pages and the API: password → the factor the user needs (set-up
 included) → the hand-off to a browser session or to tokens. The password step and the
 judging of codes are the domains' (``accounts.services.password_sign_in``,
-``mfa.verify.code_verify``); this module decides what comes next and hands off."""
+``mfa.verify.code_verify``); this module decides what comes next and hands off, inside the
+transaction that judged the last step where it issues tokens."""
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -9,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.audit import RequestContext
 from accounts.models import MfaMethod, User
-from accounts.services import sign_in_record, sign_in_tokens_issue
+from accounts.services import password_sign_in, sign_in_record, sign_in_tokens_issue
 from accounts.tokens import AMR_PASSWORD
 from flows import pending as pending_sign_in
 from mfa.setup import enrollment_method, enrollment_needed
@@ -73,15 +74,24 @@ def page_hand_off(request, tenant, user: User, *, amr: list[str]) -> HttpRespons
 
 # --- the API ---------------------------------------------------------------------------------
 
-def api_password_passed(user: User, *, ctx: RequestContext) -> dict:
-    """The API's answer to a right password: tokens when no factor is needed, else the MFA
-    challenge with an ``mfaToken``. A user with no method where the tenant requires one is
-    offered the app and may choose email instead (``mfa.setup``'s enrollment choice)."""
+def api_password(*, tenant, user: User | None, username: str, password: str, ctx: RequestContext) -> dict:
+    """The API's password step (``password_sign_in``; ``user``: the one named ``username``,
+    read with the tenant, or None) and its answer: tokens when no factor is needed, issued
+    inside the password's transaction, else the MFA challenge with an ``mfaToken``. A user
+    with no method where the tenant requires one is offered the app and may choose email
+    instead (``mfa.setup``'s enrollment choice). Raises the ``AuthFailure`` to answer."""
+    answer: dict = {}
+    password_sign_in(
+        tenant=tenant, user=user, username=username, password=password, ctx=ctx,
+        on_success=lambda passed: answer.update(_api_password_answer(passed, ctx=ctx)),
+    )
+    return answer
+
+
+def _api_password_answer(user: User, *, ctx: RequestContext) -> dict:
     step = enrollment_needed(user)
     if not step:
-        # Issued only if the credentials just checked are still the user's (no password
-        # change or MFA reset since): see sign_in_tokens_issue.
-        return sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=ctx, checked=user.get_session_auth_hash())
+        return sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=ctx)
     enroll = MfaMethod.TOTP if step == "choose" else ""
     return {
         "mfaRequired": True,

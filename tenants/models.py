@@ -22,6 +22,18 @@ def validate_issuer(value: str) -> None:
         )
 
 
+def policy_bounds(field_name: str) -> dict:
+    """``min_value``/``max_value`` of a policy field, from its validators (their one home), as
+    ``ModelSerializer`` derives them; for the API's fields and the commands' options."""
+    bounds = {}
+    for validator in Tenant._meta.get_field(field_name).validators:
+        if isinstance(validator, MinValueValidator):
+            bounds["min_value"] = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            bounds["max_value"] = validator.limit_value
+    return bounds
+
+
 class Tenant(models.Model):
     """A customer organisation: its users, and the MFA and lockout policy they sign in under."""
 

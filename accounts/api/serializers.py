@@ -6,7 +6,6 @@ read from the ``Tenant`` model's validators (``policy_bounds``), as a ``ModelSer
 would, so that a request is refused, and documented, with the model's numbers."""
 from collections.abc import Mapping
 
-from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -14,7 +13,7 @@ from rest_framework import serializers
 from accounts import lockout
 from accounts.models import AuditEvent, MfaMethod
 from mfa.setup import mfa_enrolled
-from tenants.models import Tenant
+from tenants.models import Tenant, policy_bounds
 
 # --- strict fields: JSON types are not coerced (DRF would take 5 for "5" and "yes" for true)
 
@@ -220,18 +219,6 @@ class AuditEventSerializer(serializers.Serializer):
 
 
 # --- tenant settings ------------------------------------------------------------------------
-
-
-def policy_bounds(field_name: str) -> dict:
-    """``min_value``/``max_value`` of a policy field, from the ``Tenant`` model's validators
-    (their one home), as ``ModelSerializer`` derives them."""
-    bounds = {}
-    for validator in Tenant._meta.get_field(field_name).validators:
-        if isinstance(validator, MinValueValidator):
-            bounds["min_value"] = validator.limit_value
-        elif isinstance(validator, MaxValueValidator):
-            bounds["max_value"] = validator.limit_value
-    return bounds
 
 
 def _range(field_name: str) -> str:

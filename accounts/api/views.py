@@ -37,11 +37,11 @@ from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, EnrollmentNotAllowed, InvalidMfaToken
 from accounts.models import MfaMethod
 from accounts.selectors import audit_event_list, normalize_username, tenant_and_user_by_username, user_get, user_list
-from accounts.services import password_sign_in, user_create, user_delete
+from accounts.services import user_create, user_delete
 from accounts.tokens import token_refresh, token_revoke
 from flows import pending as pending_sign_in
 from flows.manage import user_change
-from flows.signin import api_code, api_password_passed
+from flows.signin import api_code, api_password
 from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
 from tenants.selectors import tenant_get
 from tenants.services import tenant_update_policy
@@ -144,8 +144,7 @@ class SignInView(AuthView):
     def post(self, request, tenant_id):
         data = _validated(LoginInput, request)
         self.tenant, user = tenant_and_user_by_username(tenant_id=tenant_id, username=data["username"])
-        user = password_sign_in(tenant=self.tenant, user=user, ctx=self.ctx(), **data)
-        return Response(api_password_passed(user, ctx=self.ctx()))
+        return Response(api_password(tenant=self.tenant, user=user, ctx=self.ctx(), **data))
 
 
 @docs.totp_setup

@@ -157,7 +157,7 @@ def test_server_error_is_json_without_trace(client, user, monkeypatch, settings)
     def boom(**kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(views, "password_sign_in", boom)
+    monkeypatch.setattr(views, "api_password", boom)
     client.raise_request_exception = False
     response = call(client, "post", v2("acme", "auth/login"), {"username": "alice", "password": PASSWORD})
     assert_error(response, HTTPStatus.INTERNAL_SERVER_ERROR, "server_error")

@@ -1,13 +1,18 @@
+import argparse
+
 from django.core.management.base import CommandParser
 
 from accounts.management.base import GatehouseCommand
+from tenants.models import policy_bounds
 from tenants.services import tenant_create
 
 
-def bounded(low: int, high: int):
-    def parse(value: str) -> int:
-        import argparse
+def bounded(field_name: str):
+    """A whole number within the policy field's bounds (the Tenant model's validators)."""
+    bounds = policy_bounds(field_name)
+    low, high = bounds["min_value"], bounds["max_value"]
 
+    def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
@@ -25,9 +30,13 @@ class Command(GatehouseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant_id", help="Slug: lowercase letters, digits and hyphens, 2–63 characters.")
         parser.add_argument("--name", required=True, help="Display name.")
-        parser.add_argument("--mfa-max-attempts", type=bounded(1, 100), help="Failed codes before lockout (1–100).")
-        parser.add_argument("--password-max-attempts", type=bounded(1, 100), help="Failed passwords before lockout (1–100).")
-        parser.add_argument("--lockout-seconds", type=bounded(1, 86400), help="Lockout period (1–86400).")
+        for option, field, meaning in (
+            ("--mfa-max-attempts", "mfa_max_attempts", "Failed codes before lockout"),
+            ("--password-max-attempts", "password_max_attempts", "Failed passwords before lockout"),
+            ("--lockout-seconds", "lockout_seconds", "Lockout period in seconds"),
+        ):
+            bounds = policy_bounds(field)
+            parser.add_argument(option, type=bounded(field), help=f"{meaning} ({bounds['min_value']}–{bounds['max_value']}).")
         parser.add_argument("--mfa-required", action="store_true", default=None, help="Users without MFA must set one up.")
 
     def handle(self, *args, **options) -> None:
