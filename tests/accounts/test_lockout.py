@@ -1,7 +1,6 @@
 """accounts.lockout: one conditional UPDATE per failure; the lock, its expiry and reset."""
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-import pytest
 
 from accounts import lockout
 from accounts.errors import InvalidCode, LockedOut

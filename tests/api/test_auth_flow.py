@@ -7,8 +7,6 @@ import jwt
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 

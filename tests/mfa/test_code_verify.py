@@ -6,11 +6,10 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.errors import CodeAlreadyUsed, InvalidCode, InvalidMfaToken, LockedOut
-from accounts.models import AuditEvent, MfaMethod, User
+from accounts.models import AuditEvent, MfaMethod
 from accounts.services import sign_in_tokens_issue
 from accounts.tokens import AMR_OTP, AMR_RECOVERY
 from mfa import crypto, recovery, totp
