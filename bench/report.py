@@ -25,6 +25,16 @@ PEER_ROWS = [
     ("password_totp_page", "Peer: password + TOTP (page, 2 requests)", "sign-ins"),
     ("totp_page", "Peer: TOTP step (page)", "verifies"),
 ]
+# The second peer, django-allauth: pages (account, mfa) and its headless API ("app" client, JWT tokens).
+ALLAUTH_ROWS = [
+    ("password_api", "allauth: password sign-in (API)", "sign-ins"),
+    ("password_page", "allauth: password sign-in (page)", "sign-ins"),
+    ("totp_api", "allauth: TOTP step (API)", "verifies"),
+    ("totp_page", "allauth: TOTP step (page)", "verifies"),
+    ("refresh", "allauth: refresh with rotation", "refreshes"),
+]
+# What the first peer cannot do: django-two-factor-auth has pages only (no API, no tokens).
+PEER_CANNOT = "password sign-in (API), TOTP step (API), refresh: django-two-factor-auth has no API and no tokens"
 # bench/hashonly.py: the Argon2 verify and nothing else, behind the same gunicorn and client
 HASH_ONLY_ROWS = [
     ("password_api", "Reference: the hash alone behind HTTP", "sign-ins"),
@@ -32,13 +42,14 @@ HASH_ONLY_ROWS = [
 
 
 def _scenarios_of(result: dict, name: str) -> dict:
-    """The scenarios of a system beside Gatehouse's datasets (``peer``, ``hashOnly``); {} when it did not run."""
+    """The scenarios of a system beside Gatehouse's datasets (``peer``, ``allauth``, ``hashOnly``); {} when it did not run."""
     return (result.get(name) or {}).get("scenarios") or {}
 
 
 def _others(result: dict):
     """The systems beside Gatehouse's datasets: (their scenarios, their rows)."""
-    return [(_scenarios_of(result, name), rows) for name, rows in (("peer", PEER_ROWS), ("hashOnly", HASH_ONLY_ROWS))]
+    return [(_scenarios_of(result, name), rows) for name, rows in (("peer", PEER_ROWS), ("allauth", ALLAUTH_ROWS),
+                                                                      ("hashOnly", HASH_ONLY_ROWS))]
 
 
 def _rate(s: dict | None) -> float | None:
@@ -79,6 +90,17 @@ def done_when(result: dict) -> list[dict]:
     if ours_page and theirs:
         out.append(_check("TOTP step (page) / peer's TOTP step (page), for reference", round(ours_page / theirs, 2), "(same interface)",
                           None, "both pages: session read, sign-in, session write"))
+    allauth = _scenarios_of(result, "allauth")
+    for key, label, target in (("totp_api", "TOTP step (API)", 2.0), ("totp_page", "TOTP step (page)", 2.0),
+                               ("refresh", "Refresh with rotation", 2.0), ("password_api", "Password sign-in (API)", 1.0),
+                               ("password_page", "Password sign-in (page)", 1.0)):
+        ours, theirs = small.get(key), allauth.get(key)
+        if _rate(ours) and _rate(theirs):
+            ms = f"server ms/op: ours {_fmt(ours.get('serverCpuMsPerOp'), 2)}, allauth's {_fmt(theirs.get('serverCpuMsPerOp'), 2)}"
+            out.append(_check(f"{label} / allauth's", round(ours["opsPerS"] / theirs["opsPerS"], 2), f">= {target:g}",
+                              ours["opsPerS"] / theirs["opsPerS"] >= target, "; ".join(filter(None, [ms, note_db]))))
+    if peer:
+        out.append(_check("Scenarios the first peer cannot do", PEER_CANNOT, "(named)", None))
     q = (result.get("datasets") or {}).get("1k", {}).get("queries", {})
     if q.get("service"):
         sv = q["service"]
@@ -259,6 +281,13 @@ def markdown(result: dict) -> str:
                 f"django-two-factor-auth {pr['versions']['django-two-factor-auth']}, django-otp {pr['versions']['django-otp']}, "
                 f"{pr['users']:,} users; peak RSS per worker {', '.join(f'{x / 1024:.1f} MiB' for x in pr['peakRssKiBPerWorker'])}; "
                 f"SQL per token step (whole request): {q['statements']} statements, {q['writes']} writes."]
+    if result.get("allauth"):
+        aa = result["allauth"]
+        out += ["", "## allauth", "",
+                f"django-allauth {aa['versions']['django-allauth']} (account, mfa, headless: app client, JWT tokens with rotation), "
+                f"{aa['users']:,} users, authenticators {aa['authenticators']}; its groups interleaved with ours; "
+                f"peak RSS per worker {', '.join(f'{x / 1024:.1f} MiB' for x in aa['peakRssKiBPerWorker'])}. "
+                f"The first peer has no row for {PEER_CANNOT}."]
     if result.get("hashOnly"):
         ho = result["hashOnly"]
         out += ["", "## Reference: the hash alone behind HTTP", "",

@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import hmac
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -66,6 +67,8 @@ GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PEER = BENCH / "peers"
 PEER_VENV = PEER / ".venv"
 PEER_PY = PEER_VENV / "bin" / "python"
+ALLAUTH = PEER / "allauth"  # the second peer: django-allauth (account, mfa, headless)
+ALLAUTH_VENV = ALLAUTH / ".venv"
 TENANT = "bench"
 CORES = os.cpu_count() or 2  # the Argon2 bound: one process per core
 WORKERS = int(os.environ.get("BENCH_WORKERS", CORES))  # gunicorn sync workers (Gatehouse and the peer alike)
@@ -517,7 +520,7 @@ class Runner:
             system.results[system.own(key)] = out
             legs_note = f" (legs {' + '.join(f'{r.rate:.1f}' for _, r in runs)})" if len(runs) > 1 else ""
             flag = f"  ratio {out['ratio']:.2f} of {out['bound']['name']}" if out.get("ratio") is not None else ""
-            log(f"  {system.label:4s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
+            log(f"  {system.label:7s} {label:24s} {res.rate:8.1f} ops/s{legs_note}  err {res.errors:4d}  "
                 f"client {out['clientCpuCores']:.2f} cores{flag}" + ("  (pool spent)" if res.exhausted else "")
                 + (f"  (legs capped at {cap:,} codes)" if capped else ""))
         a = systems[0].results[systems[0].own(key)]["opsPerS"]
@@ -658,32 +661,35 @@ def gatehouse_ops(runner: Runner, seed: dict, fx: dict, totp: Totp) -> dict:
             "users_put": users_put, "totp_page": totp_page, "password_totp_api": password_totp_api}
 
 
-async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool, peer: System, hash_only: System) -> None:
+async def gatehouse_scenarios(runner: Runner, datasets: list[Dataset], api_ready: bool, peer: System, hash_only: System,
+                              allauth: System) -> None:
     """Every scenario on every dataset, each one's legs interleaved (``Runner.measure``). The
     peer's trivial view and TOTP step run in the same groups as our empty view and TOTP step
-    (A-B-C-C-B-A), so the TOTP ratio to the peer comes from adjacent seconds too; so does the
-    hash-only server's sign-in in the API password sign-in's group (``bench.hashonly``)."""
+    (A-B-C-D-D-C-B-A, with allauth), so the TOTP ratio to the peer comes from adjacent seconds too; so does the
+    hash-only server's sign-in in the API password sign-in's group (``bench.hashonly``). allauth
+    runs in the group of each scenario it has: both sign-ins, both TOTP steps and the refresh."""
     p = runner.p
     systems = [d.system for d in datasets]
     m = runner.measure
     # The order spaces the TOTP scenarios apart: a user's next code needs a later time step.
     # Every cheap scenario measures the empty view beside each of its legs (``baseline``); this
     # first group warms the servers and sets our empty view beside the peer's trivial view.
-    await m(systems + [peer], "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
+    await m(systems + [peer, allauth], "empty", "empty view", conc=p.cheap_conc, duration=p.cheap_s)
     if api_ready:
-        await m(systems + [peer], "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
-        await m(systems + [hash_only], "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
-    await m(systems, "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
+        await m(systems + [peer, allauth], "totp_api", "TOTP step (API)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems + [hash_only, allauth], "password_api", "password sign-in (API)", conc=p.hash_conc, duration=p.hash_s,
+                argon2=True)
+    await m(systems + [allauth], "password_page", "password sign-in (page)", conc=p.hash_conc, duration=p.hash_s, argon2=True)
     if api_ready:
         # One emailed code per user at a time: the sink hands a code to the one request waiting for that address.
         email_conc = min(p.cheap_conc, *(len(d.fx["email"]) for d in datasets))
         await m(systems, "email_api", "email send+verify (API)", conc=email_conc, duration=p.cheap_s, baseline="empty",
                 per_op_requests=2)
-        await m(systems, "refresh", "refresh + rotation", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+        await m(systems + [allauth], "refresh", "refresh + rotation", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
         await m(systems, "users_list", "Users API list page", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
         await m(systems, "users_detail", "Users API detail", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
         await m(systems, "users_put", "Users API PUT", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
-    await m(systems, "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
+    await m(systems + [allauth], "totp_page", "TOTP step (page)", conc=p.cheap_conc, duration=p.cheap_s, baseline="empty")
     if api_ready:
         await storm(runner, datasets)
         await m(systems, "password_totp_api", "password + TOTP (API)", conc=p.hash_conc, duration=p.hash_s, argon2=True,
@@ -866,6 +872,70 @@ def peer_ops(seed: dict, fx: dict, totp: Totp) -> dict:
     return {"empty": empty_like, "totp_page": totp_page, "password_page": password_page, "password_totp_page": password_totp_page}
 
 
+def allauth_ops(seed: dict, fx: dict, totp: Totp) -> dict:
+    """allauth's operations (its pages and its headless "app" client, JWT tokens), as ``peer_ops``."""
+    app = "/_allauth/app/v1"
+    csrf, password = fx["csrf"], seed["password"]
+    last: dict[str, int] = {}
+    rr = {"i": 0}
+
+    def next_pwd_user() -> str:
+        rr["i"] += 1
+        return fx["pwd"][rr["i"] % len(fx["pwd"])]
+
+    def expect_done(o, r, what: str) -> None:
+        if not r.headers.get("location", "").endswith("/done/"):
+            o.fail(f"{what}: redirected to {r.headers.get('location')}")
+
+    async def empty_like(conn, o):
+        o.expect(await conn.request("GET", "/done/"), 200, "done")
+
+    async def password_page(conn, o):
+        r = o.expect(await conn.post_form("/accounts/login/", {"csrfmiddlewaretoken": csrf, "login": next_pwd_user(), "password": password},
+                                          cookies={"csrftoken": csrf}), 302, "login page")
+        expect_done(o, r, "login page")
+
+    async def password_api(conn, o):
+        r = o.expect(await conn.post_json(f"{app}/auth/login", {"username": next_pwd_user(), "password": password}), 200, "login")
+        if not body_has(r, "refresh_token"):
+            o.fail("login: no tokens")
+
+    # Pending sign-ins (sessions waiting at the 2FA step), each handed out once.
+    page_sessions = {u: list(keys) for u, keys in fx["totpPage"].items()}
+    page_pool = TotpPool(list(page_sessions), last, left=lambda u: len(page_sessions[u]))
+
+    async def totp_page(conn, o):
+        user, step = page_pool.take()
+        r = o.expect(await conn.post_form("/accounts/2fa/authenticate/", {"csrfmiddlewaretoken": csrf, "code": totp.code(step)},
+                                          cookies={"csrftoken": csrf, "sessionid": page_sessions[user].pop()}), 302, "2fa page")
+        expect_done(o, r, "2fa page")
+
+    totp_page.pool = page_pool
+
+    api_sessions = {u: list(keys) for u, keys in fx["totpApi"].items()}
+    api_pool = TotpPool(list(api_sessions), last, left=lambda u: len(api_sessions[u]))
+
+    async def totp_api(conn, o):
+        user, step = api_pool.take()
+        r = o.expect(await conn.post_json(f"{app}/auth/2fa/authenticate", {"code": totp.code(step)},
+                                          headers={"X-Session-Token": api_sessions[user].pop()}), 200, "2fa")
+        if not body_has(r, "refresh_token"):
+            o.fail("2fa: no tokens")
+
+    totp_api.pool = api_pool
+
+    refresh_tokens = deque(fx["refresh"])  # one rotating chain per signed-in session
+
+    async def refresh(conn, o):
+        if not refresh_tokens:
+            raise Exhausted()
+        r = o.expect(await conn.post_json(f"{app}/tokens/refresh", {"refresh_token": refresh_tokens.popleft()}), 200, "refresh")
+        refresh_tokens.append(r.json()["data"]["refresh_token"])
+
+    return {"empty": empty_like, "password_page": password_page, "password_api": password_api, "totp_page": totp_page,
+            "totp_api": totp_api, "refresh": refresh}
+
+
 async def peer_scenarios(runner: Runner, peer: System) -> None:
     """The peer's scenarios that are not interleaved with ours (``gatehouse_scenarios`` ran
     its trivial view and its TOTP step, ``totp_page``, beside ours); for reference."""
@@ -947,6 +1017,14 @@ def ensure_peer_venv() -> None:
     marker.write_text(digest)
 
 
+def ensure_allauth_venv() -> Path:
+    """The allauth peer's venv, by its own installer (``bench/peers/allauth/install.py``, stdlib only); returns its python."""
+    spec = importlib.util.spec_from_file_location("allauth_install", ALLAUTH / "install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    return install.ensure_venv(log)
+
+
 def flush_redis() -> None:
     try:
         import redis
@@ -984,7 +1062,7 @@ def mint_fixtures(d: Dataset) -> None:
 
 
 async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: dict, totp: Totp, peer: System,
-                    hash_only: System) -> dict:
+                    hash_only: System, allauth: Peer) -> dict:
     """Seed every dataset, start one server per dataset, and run each scenario on all of them,
     interleaved (``Runner.measure``): a ratio between datasets comes from adjacent minutes."""
     dbs.fresh("schema")  # migrations run once; every dataset starts as a copy of this empty schema
@@ -995,6 +1073,7 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
     # expire after MFA_PENDING_SECONDS (10 min) and must outlive the scenarios of every dataset.
     for d in datasets:
         mint_fixtures(d)
+    allauth_mint(allauth, totp)
     flush_redis()
     try:
         for d in datasets:
@@ -1005,7 +1084,7 @@ async def gatehouse(keys: list[str], dbs: Databases, runner: Runner, base_env: d
             await warm(d.system.server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
         log(f"setup {', '.join(f'{d.key} {d.setup_s:.0f}s' for d in datasets)}; running scenarios"
             + (f" (legs 1k, 1M, 1M, 1k, {runner.p.leg_rounds} times)" if len(datasets) > 1 else ""))
-        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer, hash_only)
+        await gatehouse_scenarios(runner, datasets, api_available(datasets[0].env), peer, hash_only, allauth.system)
         rss = {d.key: d.system.server.peak_rss_kib() for d in datasets}
     finally:
         for d in datasets:
@@ -1065,6 +1144,50 @@ async def peer_finish(runner: Runner, peer: Peer) -> dict:
     return {"users": peer.seed["users"], "scenarios": results, "peakRssKiBPerWorker": rss,
             "queries": {"pageRequest": peer.fx["pageRequestQueries"]},
             "versions": {"django-two-factor-auth": versions[0], "django-otp": versions[1]},
+            "wallSeconds": round(time.perf_counter() - peer.started, 1)}
+
+
+async def allauth_start(dbs: Databases, base_env: dict, totp: Totp, users: int) -> Peer:
+    """The second peer (django-allauth, ``bench/peers/allauth``), as ``peer_start``."""
+    t0 = time.perf_counter()
+    py = ensure_allauth_venv()
+    env = {**base_env, "DATABASE_URL": dbs.fresh("allauth"), "DJANGO_SETTINGS_MODULE": "allauth_project.settings", "PYTHONPATH": str(ALLAUTH),
+           "ALLAUTH_PEER_REDIS_URL": f"redis://{HOST}:6379/{REDIS_DB}"}  # its keys are prefixed "allauth-peer"
+    run([py, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ALLAUTH)
+    seed_file = DATA / "allauth.seed.json"
+    run([py, "prepare.py", "seed", "--users", users, "--secret", SECRET, "--password", PASSWORD, "--out", seed_file], env=env, cwd=ALLAUTH)
+    server = Server(name="allauth", gunicorn=ALLAUTH_VENV / "bin" / "gunicorn", app="allauth_project.wsgi:application", cwd=ALLAUTH,
+                    env=env, workers=WORKERS)
+    # Its operations come with its fixtures (``allauth_mint``), right before Gatehouse's servers start.
+    peer = Peer(System("allauth", server, {}), env, json.loads(seed_file.read_text()), {}, t0)
+    try:
+        await server.wait_ready("/done/")
+        await warm(server, [("GET", "/done/"), ("GET", "/accounts/login/")])
+    except BaseException:
+        server.stop()
+        raise
+    return peer
+
+
+def allauth_mint(peer: Peer, totp: Totp) -> None:
+    """allauth's pending sign-ins (they live 15 min: minted with Gatehouse's, after every
+    dataset is seeded), its signed-in sessions for the refresh, and so its operations."""
+    fx_file = DATA / "allauth.fixtures.json"
+    run([ALLAUTH_VENV / "bin" / "python", "prepare.py", "fixtures", "--seed", DATA / "allauth.seed.json", "--out", fx_file],
+        env=peer.env, cwd=ALLAUTH)
+    peer.fx = json.loads(fx_file.read_text())
+    peer.system.ops = allauth_ops(peer.seed, peer.fx, totp)
+
+
+def allauth_finish(peer: Peer) -> dict:
+    try:
+        rss = peer.system.server.peak_rss_kib()
+    finally:
+        peer.system.server.stop()
+    version = run([ALLAUTH_VENV / "bin" / "python", "-c", "import importlib.metadata as m; print(m.version('django-allauth'))"],
+                  env=peer.env, cwd=ALLAUTH).strip()
+    return {"users": peer.seed["users"], "scenarios": peer.system.results, "peakRssKiBPerWorker": rss,
+            "authenticators": peer.seed["authenticators"], "versions": {"django-allauth": version},
             "wallSeconds": round(time.perf_counter() - peer.started, 1)}
 
 
@@ -1143,25 +1266,31 @@ async def main_async(profile: Profile) -> dict:
     datasets: dict = {}
     peer: dict | None = None
     peer_run: Peer | None = None
+    allauth_run: Peer | None = None
+    allauth: dict | None = None
     hash_only: System | None = None
     hash_only_result: dict | None = None
     try:
         log("peer: django-two-factor-auth + django-otp, 1,000 users (its server up beside ours)")
         peer_run = await peer_start(dbs, base_env, totp, 1_000)
+        log("allauth: django-allauth (account, mfa, headless with JWT), 1,000 users (its server up beside ours)")
+        allauth_run = await allauth_start(dbs, base_env, totp, 1_000)
         hash_only = await hash_only_start(base_env)
-        datasets = await gatehouse(keys, dbs, runner, base_env, totp, peer_run.system, hash_only)
+        datasets = await gatehouse(keys, dbs, runner, base_env, totp, peer_run.system, hash_only, allauth_run)
         hash_only_result = hash_only_finish(hash_only)
+        allauth = allauth_finish(allauth_run)
         log("peer: its remaining scenarios")
         peer = await peer_finish(runner, peer_run)
     finally:
-        if peer_run is not None:
-            peer_run.system.server.stop()
+        for other in (peer_run, allauth_run):
+            if other is not None:
+                other.system.server.stop()
         if hash_only is not None:
             hash_only.server.stop()
         bound.close()
         sink.server.close()
         if dbs.postgres:  # a million users take room: the next run seeds afresh anyway
-            for name in ("small", "large", "schema", "peer"):
+            for name in ("small", "large", "schema", "peer", "allauth"):
                 dbs.drop(name)
     result = {
         "generatedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -1182,10 +1311,12 @@ async def main_async(profile: Profile) -> dict:
                              "and a linear drift cancels; a dataset's rate is its legs' mean rate, percentiles from all their "
                              "samples; a TOTP scenario's legs stop at an equal share of "
                              "the codes its users can pass in the group (RFC 6238: one per user and step); the peer's trivial view "
-                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k, and again); the storm runs in "
+                             "and TOTP step run in the empty-view and TOTP groups (1k, 1M, peer, peer, 1M, 1k, and again), allauth in the "
+                             "group of each scenario it has; the storm runs in "
                              f"rounds ({profile.hot_rounds}), each a hot account's attempts and a share of the spread's on each dataset, "
                              "the datasets' order turning round each round (1k, 1M, 1M, 1k, ...); the re-hash check runs on 1k, then on 1M") if interleaved else
-                            "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k)",
+                            "the peer's trivial view and TOTP step run interleaved with ours (1k, peer, peer, 1k); allauth in the group of "
+                            "each scenario it has (empty view, both sign-ins, both TOTP steps, refresh)",
             "argon2Bound": {"windows": profile.bound_windows, "windowSeconds": profile.bound_window_s, "processes": CORES,
                             "gapWindows": profile.bound_gap_windows,
                             "method": f"{profile.bound_gap_windows} short windows before each leg of a password-bound scenario and "
@@ -1197,6 +1328,7 @@ async def main_async(profile: Profile) -> dict:
         },
         "datasets": datasets,
         "peer": peer,
+        "allauth": allauth,
         "hashOnly": hash_only_result,
         "wallSeconds": round(time.perf_counter() - started, 1),
     }

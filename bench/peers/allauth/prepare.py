@@ -1,6 +1,7 @@
 """The allauth peer's seeding (runs in bench/peers/allauth/.venv).
 
     python prepare.py seed --users N --secret BASE32 --password P --out seed.json
+    python prepare.py fixtures --seed seed.json --out fixtures.json
 
 N users ``u0000000``... written with ``bulk_create``, all with ONE precomputed Argon2id hash
 (the same parameters as Gatehouse, allauth_project/hashers.py). Users from ``PWD_USERS`` on
@@ -8,12 +9,20 @@ have two confirmed allauth authenticators, as allauth's own activation flow writ
 ``totp`` with the known secret (so a client computes codes) and ``recovery_codes`` with one
 known seed (the codes are in seed.json; allauth derives them from the seed). The first
 ``PWD_USERS`` users have none: the password step alone signs them in.
+
+``fixtures`` (right before the server starts: a pending sign-in lives 15 min): sessions
+waiting at the 2FA step, made as the first peer's are (the real password step once, its
+session copied per user), for the page (``sessionid``) and the app client
+(``X-Session-Token``); signed-in app sessions with one refresh token each (the real API
+sign-in); and the page's CSRF token.
 """
 import argparse
+import copy
 import json
 import os
 import sys
 import time
+from datetime import timedelta
 
 import django
 
@@ -21,12 +30,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allauth_project.settings")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 django.setup()
 
+from allauth.account.utils import user_pk_to_url_str  # noqa: E402
 from allauth.mfa.models import Authenticator  # noqa: E402
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes  # noqa: E402
 from allauth.mfa.utils import encrypt  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils.crypto import get_random_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 PWD_USERS = 50  # u0000000..u0000049: no authenticator
@@ -73,6 +87,56 @@ def seed(n: int, secret: str, password: str) -> dict:
     }
 
 
+APP = "/_allauth/app/v1"
+REFRESH_SESSIONS = 64  # one refresh-token chain each (as Gatehouse's 64 refresh tokens)
+
+
+def _pending_template(name: str, password: str, *, api: bool) -> dict:
+    """The session of a user who has passed the password step, made by allauth's own view once."""
+    client = Client(HTTP_HOST="127.0.0.1")
+    if api:
+        r = client.post(f"{APP}/auth/login", {"username": name, "password": password}, content_type="application/json")
+        if r.status_code != 401:
+            raise SystemExit(f"the allauth API password step did not reach the 2FA step (HTTP {r.status_code})")
+        return dict(SessionStore(session_key=r.json()["meta"]["session_token"]).load())
+    r = client.post("/accounts/login/", {"login": name, "password": password})
+    if r.status_code != 302 or not r["Location"].endswith("/accounts/2fa/authenticate/"):
+        raise SystemExit(f"the allauth page password step did not reach the 2FA step (HTTP {r.status_code})")
+    return dict(client.session.items())
+
+
+def _pending_sessions(template: dict, users: list[User], per_user: int) -> dict[str, list[str]]:
+    store = SessionStore()
+    expire = timezone.now() + timedelta(hours=2)
+    rows, out = [], {}
+    for user in users:
+        for _ in range(per_user):
+            data = copy.deepcopy(template)
+            data["account_login"].update(user_pk=user_pk_to_url_str(user), initiated_at=time.time())  # base 36
+            key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
+            rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
+            out.setdefault(user.username, []).append(key)
+    Session.objects.bulk_create(rows, batch_size=2000)
+    return out
+
+
+def fixtures(info: dict) -> dict:
+    start, end = info["totp"]
+    probe, password = username(start), info["password"]
+    users = list(User.objects.filter(username__gt=probe, username__lt=username(end)).order_by("username"))
+    refresh = []
+    for i in range(REFRESH_SESSIONS):  # signed in through the API: a session, and its first refresh token
+        r = Client(HTTP_HOST="127.0.0.1").post(f"{APP}/auth/login", {"username": username(i % PWD_USERS), "password": password}, content_type="application/json")
+        refresh.append(r.json()["meta"]["refresh_token"])
+    return {
+        "totpPage": _pending_sessions(_pending_template(probe, password, api=False), users, 3),
+        "totpApi": _pending_sessions(_pending_template(probe, password, api=True), users, 3),
+        "refresh": refresh,
+        "pwd": [username(i) for i in range(*info["pwd"])],
+        "csrf": get_random_string(32),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="prepare")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -81,12 +145,19 @@ def main(argv=None) -> int:
     p.add_argument("--secret", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("fixtures")
+    p.add_argument("--seed", required=True)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    if User.objects.exists():
+    if args.cmd == "fixtures":
+        with open(args.seed) as f:
+            result = fixtures(json.load(f))
+    elif User.objects.exists():
         print("the allauth peer's database is not empty; seed a fresh one", file=sys.stderr)
         return 2
-    with transaction.atomic():
-        result = seed(args.users, args.secret, args.password)
+    else:
+        with transaction.atomic():
+            result = seed(args.users, args.secret, args.password)
     with open(args.out, "w") as f:
         json.dump(result, f)
     return 0
