@@ -379,7 +379,28 @@ def prepare(env: dict) -> None:
             _collected.append(True)
 
 
-class Server:
+class ChildProcess:
+    """A process of the service under test (gunicorn, the worker), its output in ``self.log``:
+    stopped as a supervisor would (SIGTERM, then SIGKILL for its whole group)."""
+
+    proc: subprocess.Popen | None = None
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Server(ChildProcess):
     """One gunicorn host: 2 workers, its stdout/stderr (access log included) in a file."""
 
     def __init__(self, name: str, env: dict, logdir: Path, workers: int = 2):
@@ -411,21 +432,8 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn {self.name} did not answer: {self.log.read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.proc = None
 
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-class Worker:
+class Worker(ChildProcess):
     """One ``manage.py db_worker`` (the notices' queue), run beside gunicorn as in production:
     the same environment, its output in a file that the leak audit reads."""
 
@@ -458,19 +466,6 @@ class Worker:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @dataclass
