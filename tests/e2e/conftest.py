@@ -39,8 +39,9 @@ from tests.conftest import free_port, require_tool
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "e2e-Str0ng-passphrase-17"
-CLUSTER_PORT = 5433
-CLUSTER_NAME = "e2e"
+# Parallel checkouts on one machine each give their own cluster (the fault tests restart it).
+CLUSTER_PORT = int(os.environ.get("GATEHOUSE_E2E_PG_PORT", "5433"))
+CLUSTER_NAME = os.environ.get("GATEHOUSE_E2E_PG_CLUSTER", "e2e")
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CODE_RE = re.compile(r"^\s{2,}(\d{6})\s*$", re.M)
 
