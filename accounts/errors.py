@@ -5,11 +5,21 @@ API answers with, a sentence for people, and any extra fields (``retryAfter`` â€
 """
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy as _, ngettext
+
+
+def format_wait(seconds: int) -> str:
+    """A wait for people: ``4 min 5 s`` or ``42 s`` (in the active language)."""
+    minutes, secs = divmod(max(int(seconds), 1), 60)
+    if minutes:
+        return gettext("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": secs}
+    return gettext("%(seconds)d s") % {"seconds": secs}
+
 
 class AuthFailure(Exception):
     code = "auth_failure"
     status = 400
-    message = "The request could not be completed."
+    message = _("The request could not be completed.")
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or self.message
@@ -20,7 +30,7 @@ class AuthFailure(Exception):
 class InvalidCredentials(AuthFailure):
     code = "invalid_credentials"
     status = 401
-    message = "The username or password is incorrect."
+    message = _("The username or password is incorrect.")
 
 
 class LockedOut(AuthFailure):
@@ -28,10 +38,8 @@ class LockedOut(AuthFailure):
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        minutes, seconds = divmod(max(retry_after, 1), 60)
-        wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
         super().__init__(
-            f"Too many failed attempts. This account is locked; try again in {wait}.",
+            gettext("Too many failed attempts. This account is locked; try again in %(wait)s.") % {"wait": format_wait(retry_after)},
             retry_after=max(retry_after, 1),
         )
 
@@ -39,12 +47,15 @@ class LockedOut(AuthFailure):
 class InvalidCode(AuthFailure):
     code = "invalid_code"
     status = 401
-    message = "That code is not valid."
+    message = _("That code is not valid.")
 
     def __init__(self, attempts_remaining: int) -> None:
-        left = f"{attempts_remaining} attempt{'s' if attempts_remaining != 1 else ''}"
         super().__init__(
-            f"That code is not valid. {left} left before the account is locked.",
+            ngettext(
+                "That code is not valid. %(count)d attempt left before the account is locked.",
+                "That code is not valid. %(count)d attempts left before the account is locked.",
+                attempts_remaining,
+            ) % {"count": attempts_remaining},
             attempts_remaining=attempts_remaining,
         )
 
@@ -55,7 +66,7 @@ class CodeAlreadyUsed(AuthFailure):
 
     code = "code_already_used"
     status = 401
-    message = "That code has just been used. Wait for a new code and enter that one."
+    message = _("That code has just been used. Wait for a new code and enter that one.")
 
 
 class ResendTooSoon(AuthFailure):
@@ -64,7 +75,7 @@ class ResendTooSoon(AuthFailure):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"A code was sent moments ago. You can ask for another in {max(retry_after, 1)} s.",
+            gettext("A code was sent moments ago. You can ask for another in %(wait)s.") % {"wait": format_wait(retry_after)},
             retry_after=max(retry_after, 1),
         )
 
@@ -72,22 +83,22 @@ class ResendTooSoon(AuthFailure):
 class EmailUnavailable(AuthFailure):
     code = "email_unavailable"
     status = 503
-    message = "The code could not be emailed just now. Please try again in a moment."
+    message = _("The code could not be emailed just now. Please try again in a moment.")
 
 
 class InvalidMfaToken(AuthFailure):
     code = "invalid_mfa_token"
     status = 401
-    message = "This sign-in has expired or is not valid. Please sign in again."
+    message = _("This sign-in has expired or is not valid. Please sign in again.")
 
 
 class EnrollmentNotAllowed(AuthFailure):
     code = "enrollment_not_allowed"
     status = 409
-    message = "This account has no authenticator app set-up to do."
+    message = _("This account has no authenticator app set-up to do.")
 
 
 class InvalidRefreshToken(AuthFailure):
     code = "invalid_token"
     status = 401
-    message = "The refresh token is invalid, expired or already used. Please sign in again."
+    message = _("The refresh token is invalid, expired or already used. Please sign in again.")

@@ -8,4 +8,5 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("account/", views.AccountView.as_view(), name="account"),
+    path("brand.css", views.BrandCssView.as_view(), name="brand_css"),
 ]

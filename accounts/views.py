@@ -1,7 +1,10 @@
 """The sign-in and account pages: thin front doors onto ``flows.signin`` and the services."""
+import re
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -13,6 +16,7 @@ from accounts.forms import SignInForm, OperatorTenantForm
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.services import sign_out_record
 from flows import pending as pending_sign_in
+from flows import recovery_display
 from flows.signin import account_url, page_password_passed, safe_next
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
 from mfa.setup import totp_confirmed
@@ -70,11 +74,12 @@ class AccountView(TenantMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         if request.POST.get("action") != "regenerate-recovery-codes" or not totp_confirmed(request.user):
-            messages.error(request, "That action is not available.")
+            messages.error(request, _("That action is not available."))
             return redirect("accounts:account", tenant_id=self.tenant.id)
         codes = recovery_codes_replace(user=request.user, ctx=RequestContext.from_request(request, channel="web"))
-        return render(request, "mfa/recovery_codes.html", {"tenant": self.tenant, "codes": codes, "regenerated": True,
-                                                            "continue_url": account_url(self.tenant.id)})
+        # Post/Redirect/Get: the codes wait in the session until the person saved them.
+        recovery_display.codes_hold(request, codes=codes, continue_url=account_url(self.tenant.id), regenerated=True)
+        return redirect("mfa:recovery_codes", tenant_id=self.tenant.id)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -85,7 +90,7 @@ class LogoutView(TenantMixin, View):
         if signed_in_here(request, self.tenant):
             sign_out_record(user=request.user, ctx=RequestContext.from_request(request, channel="web"))
         logout(request)  # flushes the session: a pending sign-in ends too
-        messages.info(request, "You have signed out.")
+        messages.info(request, _("You have signed out."))
         return redirect("accounts:login", tenant_id=self.tenant.id)
 
 
@@ -106,8 +111,19 @@ class OperatorSignInView(FormView):
     def form_valid(self, form):
         tenant_id = form.cleaned_data["tenant"]
         if not tenant_exists(tenant_id=tenant_id):
-            form.add_error("tenant", "There is no tenant with that id.")
+            form.add_error("tenant", _("There is no tenant with that id."))
             return self.form_invalid(form)
         url = reverse("accounts:login", kwargs={"tenant_id": tenant_id})
         next_url = safe_next(self.request, self.request.POST.get("next"))
         return redirect(f"{url}?next={next_url}" if next_url else url)
+
+
+class BrandCssView(TenantMixin, View):
+    """The tenant's accent colour as a stylesheet (the pages' CSP allows no inline style)."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, *args, **kwargs):
+        colour = self.tenant.accent_color
+        css = f":root {{ --accent: {colour}; }}\n" if re.fullmatch(r"#[0-9a-fA-F]{6}", colour or "") else ""
+        return HttpResponse(css, content_type="text/css; charset=utf-8")

@@ -30,6 +30,7 @@ class Pending:
     fingerprint: str  # changes when the password or MFA state changes: stale pendings die
     enroll: str = ""  # "totp" or "email" while setting up a method chosen on the choose page
     email_sent_at: float = 0.0
+    email_tried: bool = False  # the code page tried to send (it does not try again by itself)
 
     @property
     def expired(self) -> bool:

@@ -7,6 +7,7 @@ class TenantMixin:
     def setup(self, request, *args, **kwargs):
         super().setup(request, *args, **kwargs)
         self.tenant = tenant_get(tenant_id=kwargs["tenant_id"])
+        request.tenant_logo_url = self.tenant.logo_url  # its origin joins the page's img-src (config.middleware)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(tenant=self.tenant, **kwargs)

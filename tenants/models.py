@@ -1,6 +1,10 @@
+import re
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 TENANT_ID_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,62}\Z",
@@ -20,6 +24,35 @@ def validate_issuer(value: str) -> None:
             "The issuer can only hold printable characters: no line breaks, tabs or invisible characters.",
             code="invalid_issuer",
         )
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_with_white(hex_colour: str) -> float:
+    """WCAG 2 contrast ratio of white text on this colour."""
+    return 1.05 / (_luminance(hex_colour) + 0.05)
+
+
+def validate_accent_color(value: str) -> None:
+    """``#rrggbb`` on which white button text stays readable (WCAG AA, 4.5:1)."""
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValidationError(_("Enter a colour as #rrggbb, for example #0b5cad."), code="invalid_accent_color")
+    if contrast_with_white(value) < 4.5:
+        raise ValidationError(
+            _("This colour is too light: white text on it would be hard to read (contrast %(ratio).1f:1, at least 4.5:1 is needed)."),
+            code="accent_color_too_light", params={"ratio": contrast_with_white(value)},
+        )
+
+
+validate_logo_url = URLValidator(schemes=["https"], message=_("Enter an https:// address of an image."), code="invalid_logo_url")
+
+
+def language_choices() -> list[tuple[str, str]]:
+    return [(code, name) for code, name in settings.LANGUAGES]
 
 
 def policy_bounds(field_name: str) -> dict:
@@ -99,6 +132,33 @@ class Tenant(models.Model):
         help_text=(
             "The name authenticator apps show next to the account. Leave empty to use the "
             "tenant's name. At most 64 printable characters, no colon."
+        ),
+    )
+    default_language = models.CharField(
+        "default language",
+        max_length=8,
+        default="en",
+        choices=language_choices,
+        help_text=(
+            "The language of the pages and emails when the person's browser asks for none that "
+            "Gatehouse has (English, German or Spanish)."
+        ),
+    )
+    logo_url = models.URLField(
+        "logo URL",
+        max_length=500,
+        blank=True,
+        validators=[validate_logo_url],
+        help_text="Optional: an https:// address of the logo shown beside the tenant's name on the sign-in pages (about 32 pixels high).",
+    )
+    accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        blank=True,
+        validators=[validate_accent_color],
+        help_text=(
+            "Optional: the colour of buttons and links on the sign-in pages, as #rrggbb. It must be "
+            "dark enough for white text (contrast at least 4.5:1). Empty: Gatehouse's blue."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the tenant was created.")

@@ -13,13 +13,16 @@ POLICY_FIELDS = (
     "email_code_ttl_seconds",
     "email_resend_seconds",
     "issuer",
+    "default_language",
 )
+# How the tenant's pages look (the admin sets them; not part of the Settings API's policy).
+BRANDING_FIELDS = ("logo_url", "accent_color")
 
 
 def tenant_create(*, tenant_id: str, name: str, **policy: Any) -> Tenant:
     """Create a tenant with the policy given; what is not given (or None) takes the field's
     default on ``Tenant``, the one home of the defaults for new tenants."""
-    unknown = set(policy) - set(POLICY_FIELDS)
+    unknown = set(policy) - set(POLICY_FIELDS) - set(BRANDING_FIELDS)
     if unknown:
         raise ValueError(f"Unknown policy fields: {sorted(unknown)}")
     tenant = Tenant(id=tenant_id, name=name, **{k: v for k, v in policy.items() if v is not None})
@@ -31,7 +34,7 @@ def tenant_create(*, tenant_id: str, name: str, **policy: Any) -> Tenant:
 
 def tenant_update_policy(*, tenant: Tenant, **changes: Any) -> Tenant:
     """Change a tenant's name and/or policy; all values are validated before anything is saved."""
-    unknown = set(changes) - set(POLICY_FIELDS) - {"name"}
+    unknown = set(changes) - set(POLICY_FIELDS) - set(BRANDING_FIELDS) - {"name"}
     if unknown:
         raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
     if not changes:

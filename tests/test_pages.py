@@ -11,7 +11,7 @@ from accounts.services import user_set_password
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
 from tests.accounts.flows import (
     account_url, choose_url, code_from_mail, code_now, form_error_codes, is_signed_in, last_outbox_code, login_url,
-    logout_url, manual_key, page_messages, password_step, recovery_codes_on_page, setup_url, verify_url,
+    logout_url, manual_key, page_messages, password_step, recovery_codes_on_page, recovery_codes_url, setup_url, verify_url,
 )
 from tests.conftest import PASSWORD, confirm_totp, freeze_at, run_notices
 from mfa.setup import mfa_reset
@@ -230,7 +230,7 @@ def test_choose_app_then_set_it_up(client, required, frozen):
     response = client.post(choose_url("must"), {"method": "totp"})
     assert response.url == setup_url("must")
     key = manual_key(client.get(setup_url("must")))
-    response = client.post(setup_url("must"), {"code": code_now(key)})
+    response = client.post(setup_url("must"), {"code": code_now(key)}, follow=True)
     assert len(recovery_codes_on_page(response)) == 10
     assert is_signed_in(client, required)
     required.refresh_from_db()
@@ -328,8 +328,8 @@ def test_account_page_regenerates_recovery_codes_and_voids_the_old(client, totp_
 
     old = recovery_codes_replace(user=totp_user)
     sign_in_app_user(client, totp_user)
-    response = client.post(account_url(totp_user.tenant_id), {"action": "regenerate-recovery-codes"})
-    assert response.status_code == HTTPStatus.OK
+    response = client.post(account_url(totp_user.tenant_id), {"action": "regenerate-recovery-codes"}, follow=True)
+    assert response.redirect_chain == [(recovery_codes_url(totp_user.tenant_id), HTTPStatus.FOUND)]
     new = recovery_codes_on_page(response)
     assert len(new) == 10 and not set(new) & set(old)
     assert response.context["regenerated"] is True

@@ -81,13 +81,17 @@ def last_outbox_code() -> str:
 
 def manual_key(response) -> str:
     """The key shown for typing by hand, spaces removed."""
-    found = re.search(r'id="manual-key">([^<]+)<', response.content.decode())
+    found = re.search(r'id="manual-key">(.*?)</code>', response.content.decode(), re.S)
     assert found, "no manual key on the page"
-    return unescape(found.group(1)).replace(" ", "")
+    return unescape(re.sub(r"<[^>]+>", "", found.group(1))).replace(" ", "")
 
 
 def recovery_codes_on_page(response) -> list[str]:
     return re.findall(r"<li><code>([0-9a-z-]+)</code></li>", response.content.decode())
+
+
+def recovery_codes_url(tenant_id: str) -> str:
+    return f"/tenant/{tenant_id}/mfa/recovery-codes/"
 
 
 # --- reading the QR code back out of the page's SVG ------------------------------------------

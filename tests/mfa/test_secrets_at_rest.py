@@ -50,10 +50,14 @@ def test_the_totp_secret_is_nowhere_in_plain_form(client, user_factory, frozen):
     user = user_factory("secretive", mfa_method=MfaMethod.TOTP)
     password_step(client, user.tenant_id, "secretive")
     key = manual_key(client.get(setup_url(user.tenant_id)))
-    codes = recovery_codes_on_page(client.post(setup_url(user.tenant_id), {"code": code_now(key)}))
+    codes = recovery_codes_on_page(client.post(setup_url(user.tenant_id), {"code": code_now(key)}, follow=True))
     assert is_signed_in(client, user) and len(codes) == 10
     for form in (key, " ".join(key[i:i + 4] for i in range(0, 32, 4))):
         assert tables_containing(form) == []
+    # The recovery codes waiting in the session to be saved are encrypted there.
+    for code in codes:
+        assert tables_containing(code) == []
+        assert all(code not in str(session.get_decoded()) for session in Session.objects.all())
     # Nor inside the (encoded) session data.
     for session in Session.objects.all():
         assert key not in str(session.get_decoded())

@@ -22,7 +22,8 @@ from mfa import crypto, totp
 from mfa.models import RecoveryCode, TOTPDevice
 from tests.accounts.flows import (
     account_url, code_now, form_error_codes, form_error_params, is_signed_in, logout_url, manual_key, page_messages,
-    password_step, png_of_modules, qr_dark_modules, recovery_codes_on_page, setup_url, svg_dark_modules, svg_of, svg_title,
+    password_step, png_of_modules, qr_dark_modules, recovery_codes_on_page, recovery_codes_url, setup_url, svg_dark_modules,
+    svg_of, svg_title,
     verify_url,
 )
 from tests.conftest import FIXED_SECRET, confirm_totp, freeze_at, require_tool, run_notices
@@ -98,10 +99,10 @@ def test_a_correct_code_confirms_the_app_and_shows_ten_recovery_codes_once(clien
     key = manual_key(open_setup(client, newcomer))
     mail.outbox.clear()
     response = client.post(setup_url(newcomer.tenant_id), {"code": code_now(key)})
-    assert response.status_code == HTTPStatus.OK
+    assert response.status_code == HTTPStatus.FOUND and response.url == recovery_codes_url(newcomer.tenant_id)
+    response = client.get(response.url)
     codes = recovery_codes_on_page(response)
     assert len(codes) == 10 == len(set(codes))
-    assert response.context["continue_url"] == account_url(newcomer.tenant_id)
     assert is_signed_in(client, newcomer)
     assert TOTPDevice.objects.get(user=newcomer).confirmed_at is not None
     assert RecoveryCode.objects.filter(user=newcomer, used_at__isnull=True).count() == 10
@@ -111,7 +112,13 @@ def test_a_correct_code_confirms_the_app_and_shows_ten_recovery_codes_once(clien
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["jo@example.com"]
     assert "Acme & Co/EU" in mail.outbox[0].subject  # plain text: not HTML-escaped
     assert "Acme & Co/EU" in mail.outbox[0].body and "Authenticator app" in mail.outbox[0].body
-    # Shown once: the account page does not show them again.
+    # A reload shows them again (they wait in the session) until they are confirmed saved.
+    assert recovery_codes_on_page(client.get(recovery_codes_url(newcomer.tenant_id))) == codes
+    response = client.post(recovery_codes_url(newcomer.tenant_id), {"saved": "on"})
+    assert response.status_code == HTTPStatus.FOUND and response.url == account_url(newcomer.tenant_id)
+    # Then gone: neither this page nor the account page shows them again.
+    response = client.get(recovery_codes_url(newcomer.tenant_id))
+    assert response.status_code == HTTPStatus.FOUND and response.url == account_url(newcomer.tenant_id)
     assert not recovery_codes_on_page(client.get(account_url(newcomer.tenant_id)))
 
 
@@ -208,7 +215,17 @@ def test_signing_in_with_a_recovery_code_warns_it_is_spent(client, user_factory,
 def test_code_page_offers_recovery_code_entry_for_app_users(client, totp_user, frozen):
     password_step(client, totp_user.tenant_id, totp_user.username)
     html = client.get(verify_url(totp_user.tenant_id)).content.decode()
-    assert 'inputmode="text"' in html and "recovery code" in html
+    # The app's code field keeps its numeric keypad; a recovery code has its own state and field.
+    assert 'name="code"' in html and 'inputmode="numeric"' in html and 'inputmode="text"' not in html
+    assert "?use=recovery" not in html  # none made yet: no link to a way that cannot work
+    from mfa.recovery_codes import recovery_codes_replace
+    codes = recovery_codes_replace(user=totp_user)
+    html = client.get(verify_url(totp_user.tenant_id)).content.decode()
+    assert 'href="?use=recovery"' in html and 'href="?use=other"' in html
+    html = client.get(verify_url(totp_user.tenant_id) + "?use=recovery").content.decode()
+    assert 'name="recovery_code"' in html and 'inputmode="text"' in html and 'name="code"' not in html
+    response = client.post(verify_url(totp_user.tenant_id) + "?use=recovery", {"recovery_code": codes[0].upper()})
+    assert response.status_code == HTTPStatus.FOUND and is_signed_in(client, totp_user)
 
 
 def test_the_secret_stays_usable_after_setup_by_the_fixed_secret(client, totp_user, frozen):
@@ -241,5 +258,6 @@ def test_code_lockout_through_the_page_shows_the_time_left_and_lifts(client, use
 def test_after_set_up_the_recovery_codes_page_continues_to_a_safe_next(client, newcomer, frozen):
     password_step(client, newcomer.tenant_id, "jo+test", next_url="/admin/")
     key = manual_key(client.get(setup_url(newcomer.tenant_id)))
-    response = client.post(setup_url(newcomer.tenant_id), {"code": code_now(key)})
-    assert response.context["continue_url"] == "/admin/"
+    client.post(setup_url(newcomer.tenant_id), {"code": code_now(key)})
+    response = client.post(recovery_codes_url(newcomer.tenant_id), {"saved": "on"})
+    assert response.url == "/admin/"
