@@ -215,8 +215,18 @@ class RecoveryCodesView(TenantMixin, FormView):
             return response
         return super().get(request, *args, **kwargs)
 
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        if self.request.method == "GET" and "unconfirmed" in self.request.GET:
+            kwargs["data"] = {}  # back from a POST without the box ticked: show why, on the field
+        return kwargs
+
     def get_context_data(self, **kwargs):
         return super().get_context_data(codes=self.held["codes"], regenerated=self.held["regenerated"], **kwargs)
+
+    def form_invalid(self, form):
+        # Post/Redirect/Get here too: no page in the history is a POST's answer.
+        return redirect(f"{self.request.path}?unconfirmed=1")
 
     def form_valid(self, form):
         return redirect(recovery_display.codes_saved(self.request) or account_url(self.tenant.id))

@@ -530,6 +530,13 @@ def _main_roster() -> list[list[str]]:
         ["create_user", "pagefuzz", "vera", "--email", "vera@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "pagefuzz", "sid", "--email", "sid@example.com", "--password", p],
         ["create_user", "pagefuzz", "cho", "--email", "cho@example.com", "--password", p],
+        # The pages people meet (test_pages_browser): one user per test, so none depends on another.
+        ["create_user", "acme", "rita", "--email", "rita@example.com", "--password", p, "--mfa", "totp"],
+        ["create_user", "acme", "leo", "--email", "leo@example.com", "--password", p, "--mfa", "totp"],
+        ["create_user", "acme", "lena", "--email", "lena@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "acme", "pablo", "--email", "pablo@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "acme", "ella", "--email", "ella@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "initech", "ines", "--email", "ines@example.com", "--password", p],
     ]
 
 

@@ -113,7 +113,8 @@ def test_totp_sign_up_and_sign_in_with_a_real_authenticator(tab, main_stack, tmp
     assert len(recovery) == 10 and len(set(recovery)) == 10
     assert all(re.fullmatch(r"[a-z0-9]{4}(-[a-z0-9]{4}){2,}", c) for c in recovery), recovery
     used_secrets.add(*recovery)
-    page.click("a.button")
+    page.check("input[name=saved]")
+    page.click("form.saved button[type=submit]")
     page.wait_for_url("**/tenant/acme/account/")
     assert "Authenticator app, set up" in page.content()
 

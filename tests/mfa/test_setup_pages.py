@@ -114,6 +114,15 @@ def test_a_correct_code_confirms_the_app_and_shows_ten_recovery_codes_once(clien
     assert "Acme & Co/EU" in mail.outbox[0].body and "Authenticator app" in mail.outbox[0].body
     # A reload shows them again (they wait in the session) until they are confirmed saved.
     assert recovery_codes_on_page(client.get(recovery_codes_url(newcomer.tenant_id))) == codes
+    # Not confirmed: redirected back to them (no POST answer to reload), the reason on the box.
+    response = client.post(recovery_codes_url(newcomer.tenant_id), {})
+    assert response.url == recovery_codes_url(newcomer.tenant_id) + "?unconfirmed=1"
+    response = client.get(response.url)
+    assert form_error_codes(response, "saved") == ["required"] and recovery_codes_on_page(response) == codes
+    assert 'aria-describedby="id_saved_error"' in response.content.decode()
+    download = client.get(recovery_codes_url(newcomer.tenant_id) + "?download=txt")
+    assert download["Content-Type"].startswith("text/plain") and "attachment" in download["Content-Disposition"]
+    assert all(code in download.content.decode() for code in codes)
     response = client.post(recovery_codes_url(newcomer.tenant_id), {"saved": "on"})
     assert response.status_code == HTTPStatus.FOUND and response.url == account_url(newcomer.tenant_id)
     # Then gone: neither this page nor the account page shows them again.
