@@ -42,6 +42,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts import lockout
 from accounts.admin_site import admin_ctx
@@ -53,6 +54,11 @@ from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
 from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, with_totp_confirmed
 from tenants.admin import TenantScopedAdminMixin, is_operator
+
+def admin_time(moment) -> str:
+    """A time in the admin: to the second, with its time zone (``TIME_ZONE``)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
+
 
 # --- users: forms ---------------------------------------------------------------------------
 
@@ -181,6 +187,7 @@ class UserAction:
     service: Callable[..., User]
     explanation: str
     done: str
+    logged: str  # the admin's log entry ("Recent actions", the user's history)
 
     def perform(self, request, users) -> list[User]:
         ctx = admin_ctx(request)
@@ -199,6 +206,7 @@ RESET_MFA = UserAction(
         "They are told by email."
     ),
     done="MFA reset for {names}: at their next sign-in they set up their second factor again.",
+    logged="Reset MFA.",
 )
 UNLOCK = UserAction(
     name="unlock",
@@ -210,6 +218,7 @@ UNLOCK = UserAction(
         "they can sign in again now."
     ),
     done="Unlocked {names}: they can sign in again now.",
+    logged="Unlocked.",
 )
 USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK)}
 
@@ -226,7 +235,9 @@ def _names(users) -> str:
 class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserAddForm
-    list_display = ("username", "email", "mfa_method", "mfa_enrolled", "locked", "is_tenant_admin", "is_active", "last_login")
+    # The columns that matter, narrow enough for 1280 px beside the filters: who, how they
+    # sign in, whether they can now, when they last did, and their audit events.
+    list_display = ("username", "email", "second_factor", "status", "last_sign_in", "events_link")
     list_filter = ("mfa_method", EnrolledFilter, LockedFilter, "is_tenant_admin", "is_active")
     search_fields = ("username", "email")
     ordering = ("tenant_id", "username")
@@ -288,6 +299,31 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
             for action in USER_ACTIONS.values()
         ] + super().get_urls()
 
+    # The list's columns
+    @admin.display(description=_("second factor"), ordering="mfa_method")
+    def second_factor(self, obj):
+        if obj.mfa_method == MfaMethod.NONE:
+            return _("None")
+        state = _("ready") if mfa_enrolled(obj) else _("not set up yet")
+        return f"{obj.get_mfa_method_display()} ({state})"
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        if not obj.is_active:
+            return _("Inactive")
+        if lockout.is_locked(obj):
+            return _("Locked until %(time)s") % {"time": admin_time(obj.locked_until)}
+        return _("Admin") if obj.is_tenant_admin else _("Active")
+
+    @admin.display(description=_("last sign-in"), ordering="last_login")
+    def last_sign_in(self, obj):
+        return admin_time(obj.last_login) if obj.last_login else "—"
+
+    @admin.display(description=_("audit events"))
+    def events_link(self, obj):
+        url = reverse("admin:accounts_auditevent_changelist")
+        return format_html('<a href="{}?user__id__exact={}">{}</a>', url, obj.pk, _("Events"))
+
     # Read-only MFA status (never a secret, never a hash)
     @admin.display(boolean=True, description="MFA enrolled")
     def mfa_enrolled(self, obj):
@@ -299,8 +335,8 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         if device is None:
             return "Not set up"
         if device["confirmed_at"] is None:
-            return f"Set-up started {timezone.localtime(device['created_at']):%Y-%m-%d %H:%M}, not finished"
-        return f"Set up {timezone.localtime(device['confirmed_at']):%Y-%m-%d %H:%M}"
+            return _("Set-up started %(time)s, not finished") % {"time": admin_time(device["created_at"])}
+        return _("Set up %(time)s") % {"time": admin_time(device["confirmed_at"])}
 
     @admin.display(description="recovery codes left")
     def recovery_codes_left(self, obj):
@@ -365,6 +401,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[user.pk])
         if request.method == "POST":
             action.perform(request, [user])
+            self.log_change(request, user, action.logged)
             self.message_user(request, action.done.format(names=user.username), messages.SUCCESS)
             return HttpResponseRedirect(change_url)
         return self._confirmation(request, action, [user], cancel_url=change_url)
@@ -372,7 +409,8 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     def _bulk(self, request, queryset, action: UserAction):
         users = list(queryset)
         if request.POST.get("post") == "yes":
-            action.perform(request, users)
+            for user in action.perform(request, users):
+                self.log_change(request, user, action.logged)  # "Recent actions" and the user's history
             self.message_user(request, action.done.format(names=_names(users)), messages.SUCCESS)
             return None
         changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
@@ -420,7 +458,7 @@ class ChannelFilter(admin.SimpleListFilter):
 class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Append-only: nobody adds, changes or deletes an event here, operators included."""
 
-    list_display = ("created_at", "kind", "username", "actor", "channel", "ip")
+    list_display = ("when", "kind", "username", "actor", "channel", "ip")
     list_filter = ("kind", "created_at", ChannelFilter)
     list_select_related = ("actor", "tenant")
     search_fields = ("username", "ip")
@@ -433,6 +471,14 @@ class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         """Scoped to the tenant by the mixin; an event naming an operator is hidden from a tenant
         admin (``audit_events_seen_by``), in the list and as a 404 on its page."""
         return audit_events_seen_by(viewer=request.user, events=super().get_queryset(request))
+
+    @admin.display(description=_("when"), ordering="created_at")
+    def when(self, obj):
+        return admin_time(obj.created_at)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # One user's events, linked from the users list (the queryset stays scoped).
+        return lookup == "user__id__exact" or super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request):
         return False

@@ -124,6 +124,8 @@ LANGUAGE_CODE = "en"
 # Pages, mails, API `detail` sentences and admin help in these languages (locale/*/LC_MESSAGES).
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and times shown with seconds and the time zone, in every language (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -227,7 +229,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",
     "DESCRIPTION": (
         "Multi-tenant authentication: password, then a second factor (authenticator app or "
-        "emailed code), then JWTs. Every path is under `/tenant/{tenantId}/v2/`."
+        "emailed code), then JWTs. Every path is under `/tenant/{tenant_id}/v2/`; the demo "
+        "tenant of `make run` is `demo`. Start with the Sign-in calls: `auth/login`, then "
+        "`auth/mfa/verify`, and paste the `accessToken` under Authorize (it is kept across reloads)."
     ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -242,7 +246,15 @@ SPECTACULAR_SETTINGS = {
         "ChallengeMethodEnum": ["totp", "email"],
     },
     # No call to the public validator badge service: the docs work with no internet.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # persistAuthorization: the token pasted under Authorize survives a reload.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
+    # The sign-in calls first (they give the token the others need), each group in URL order.
+    "SORT_OPERATIONS": "accounts.api.schema.sign_in_first",
+    "TAGS": [
+        {"name": "Sign-in", "description": "Password, second factor, tokens: the calls that need no token."},
+        {"name": "Users", "description": "A tenant admin's user management."},
+        {"name": "Settings", "description": "The tenant's MFA and lockout policy."},
+    ],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "accounts.api.schema.strict_request_schemas"],
 }
 

@@ -8,11 +8,12 @@ a 404 (not a 403 or a redirect), so its existence is not revealed.
 """
 from django.contrib import admin
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import sees_operators, user_list
 from tenants.models import Tenant
-from tenants.services import POLICY_FIELDS, tenant_create, tenant_update_policy
+from tenants.services import BRANDING_FIELDS, POLICY_FIELDS, tenant_create, tenant_update_policy
 
 
 def is_operator(request) -> bool:
@@ -81,13 +82,13 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "name", "created_at")}),
         (
-            "Second factor",
+            _("Second factor"),
             {"fields": ("mfa_required", "issuer")},
         ),
         (
-            "Failed attempts and lockout",
+            _("Failed attempts and lockout"),
             {
-                "description": (
+                "description": _(
                     "Failures are counted per person, across every page, app and server. When a "
                     "limit is reached the account is locked for the lockout period: even the right "
                     "password or code is refused until it ends, or until an admin unlocks the account "
@@ -97,10 +98,22 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             },
         ),
         (
-            "Emailed codes",
+            _("Emailed codes"),
             {"fields": ("email_code_ttl_seconds", "email_resend_seconds")},
         ),
+        (
+            _("Language and appearance"),
+            {
+                "description": _("How the sign-in pages and emails look to this tenant's people."),
+                "fields": ("default_language", "logo_url", "accent_color"),
+            },
+        ),
     )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "logo_url":
+            kwargs["assume_scheme"] = "https"  # a logo is only ever https:// (validate_logo_url)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         # The id is in every URL: chosen once, never changed.
@@ -117,5 +130,6 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             tenant_update_policy(tenant=obj, **{f: form.cleaned_data[f] for f in form.changed_data})
         else:
             tenant_create(
-                tenant_id=obj.id, name=obj.name, **{f: form.cleaned_data[f] for f in POLICY_FIELDS if f in form.cleaned_data}
+                tenant_id=obj.id, name=obj.name,
+                **{f: form.cleaned_data[f] for f in (*POLICY_FIELDS, *BRANDING_FIELDS) if f in form.cleaned_data},
             )

@@ -147,8 +147,16 @@ TENANT_ID = OpenApiParameter(
     "tenant_id",
     str,
     OpenApiParameter.PATH,
-    description="The tenant's id, as in its sign-in URL (2–63 lowercase letters, digits and hyphens).",
+    description="The tenant's id, as in its sign-in URL (2–63 lowercase letters, digits and hyphens). `make run` seeds `demo`.",
+    examples=[OpenApiExample("demo", value="demo", summary="The demo tenant of make run")],
 )
+
+
+def sign_in_first(endpoint) -> int:
+    """``SORT_OPERATIONS``: the sign-in calls (``auth/…``) before the rest; otherwise the
+    URLs' own order (the sort is stable)."""
+    path = endpoint[0]
+    return 0 if "/v2/auth/" in path else 1
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The user's id (a UUID).")
 AUTH_TAG = ["Sign-in"]
 USERS_TAG = ["Users"]

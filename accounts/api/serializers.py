@@ -226,6 +226,9 @@ def _range(field_name: str) -> str:
     return f"{bounds['min_value']}–{bounds['max_value']}"
 
 
+_LANGUAGES = [code for code, _name in Tenant._meta.get_field("default_language").choices]
+
+
 class SettingsSerializer(serializers.Serializer):
     mfaMaxAttempts = serializers.IntegerField(source="mfa_max_attempts", help_text=f"Failed codes before lockout ({_range('mfa_max_attempts')}).")
     passwordMaxAttempts = serializers.IntegerField(
@@ -240,9 +243,14 @@ class SettingsSerializer(serializers.Serializer):
         source="email_resend_seconds", help_text=f"Least gap between two emailed codes ({_range('email_resend_seconds')})."
     )
     issuer = serializers.CharField(source="effective_issuer", help_text="The issuer authenticator apps show (the tenant's name unless set).")
+    defaultLanguage = serializers.ChoiceField(
+        source="default_language", choices=_LANGUAGES,
+        help_text="The pages' and emails' language when the browser's Accept-Language names none Gatehouse has.",
+    )
 
 
 class SettingsInput(InputSerializer):
+    defaultLanguage = StrictChoiceField(source="default_language", choices=_LANGUAGES, required=False)
     mfaMaxAttempts = StrictIntegerField(source="mfa_max_attempts", required=False, **policy_bounds("mfa_max_attempts"))
     passwordMaxAttempts = StrictIntegerField(source="password_max_attempts", required=False, **policy_bounds("password_max_attempts"))
     lockoutSeconds = StrictIntegerField(source="lockout_seconds", required=False, **policy_bounds("lockout_seconds"))

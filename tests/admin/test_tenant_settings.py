@@ -6,7 +6,7 @@ import pytest
 from tenants.models import Tenant
 
 POLICY = {"name": "Acme Corp", "mfa_max_attempts": 5, "password_max_attempts": 10, "lockout_seconds": 300,
-          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": ""}
+          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": "", "default_language": "en"}
 
 
 def error_codes(response) -> dict[str, list[str]]:
@@ -65,3 +65,20 @@ def test_operator_adds_tenant_with_a_valid_id_only(client_ops):
     assert error_codes(response) == {"id": ["invalid_tenant_id"]}
     response = client_ops.post("/admin/tenants/tenant/add/", {**POLICY, "id": "acme", "name": "Again"})
     assert error_codes(response) == {"id": ["unique"]}
+
+
+def test_branding_is_set_in_the_admin_and_checked(client_a):
+    url = "/admin/tenants/tenant/acme/change/"
+    bad = client_a.post(url, {**POLICY, "name": "Acme", "logo_url": "http://logo.example/a.png", "accent_color": "#ffff00"})
+    assert error_codes(bad) == {"logo_url": ["invalid_logo_url"], "accent_color": ["accent_color_too_light"]}
+    good = client_a.post(url, {**POLICY, "name": "Acme", "logo_url": "https://cdn.example/acme.png", "accent_color": "#7a1f5c",
+                               "default_language": "de"})
+    assert good.status_code == HTTPStatus.FOUND
+    tenant = Tenant.objects.get(pk="acme")
+    assert (tenant.logo_url, tenant.accent_color, tenant.default_language) == ("https://cdn.example/acme.png", "#7a1f5c", "de")
+    # Its pages show the logo (its host allowed by the page's CSP) and the colour's stylesheet.
+    page = client_a.get("/tenant/acme/account/", HTTP_ACCEPT_LANGUAGE="")
+    assert 'src="https://cdn.example/acme.png"' in page.content.decode()
+    assert "img-src 'self' https://cdn.example" in page["Content-Security-Policy"]
+    assert client_a.get("/tenant/acme/brand.css").content.decode().strip() == ":root { --accent: #7a1f5c; }"
+    assert page["Content-Language"] == "de"  # the tenant's default language, the browser asking for none

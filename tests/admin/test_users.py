@@ -272,3 +272,38 @@ def test_losing_a_race_for_the_username_is_a_message_not_a_500(client_a, tenant,
     # (The competitor's row shares this test's transaction, so it is rolled back with the add.)
     assert not User.objects.filter(tenant=tenant, email="racer@example.com").exists()
     assert "already taken" in " ".join(m.message for m in client_a.get("/admin/").context["messages"])
+
+
+# --- the users list and "Recent actions" (issue 21) ------------------------------------------
+
+def test_users_list_columns_link_to_audit_events_and_show_times_to_the_second(client_a, admin_a, user_factory):
+    lou = user_factory("lou")
+    lock(lou)
+    User.objects.filter(pk=lou.pk).update(last_login=timezone.now().replace(microsecond=0))
+    lou.refresh_from_db()
+    response = client_a.get("/admin/accounts/user/")
+    html = response.content.decode()
+    assert response.context["cl"].list_display[1:] == ["username", "email", "second_factor", "status", "last_sign_in", "events_link"]
+    events_url = f"/admin/accounts/auditevent/?user__id__exact={lou.pk}"
+    assert f'href="{events_url}"' in html
+    assert f"{timezone.localtime(lou.last_login):%Y-%m-%d %H:%M:%S} UTC" in html
+    assert f"Locked until {timezone.localtime(lou.locked_until):%Y-%m-%d %H:%M:%S} UTC" in html
+    # The link lists that user's events only (and stays within the tenant).
+    AuditEvent.objects.create(tenant_id="acme", user=lou, username="lou", kind=Kind.LOCKOUT, channel="web")
+    AuditEvent.objects.create(tenant_id="acme", user=admin_a, username=admin_a.username, kind=Kind.SIGN_IN_SUCCESS, channel="web")
+    listed = client_a.get(events_url)
+    assert listed.status_code == HTTPStatus.OK
+    assert {e.username for e in listed.context["cl"].result_list} == {"lou"}
+
+
+def test_reset_and_unlock_are_in_recent_actions(client_a, admin_a, tina, user_factory):
+    from django.contrib.admin.models import LogEntry
+
+    lou = user_factory("lou")
+    lock(lou)
+    client_a.post(f"/admin/accounts/user/{lou.pk}/unlock/")
+    client_a.post("/admin/accounts/user/", {"action": "reset_mfa_selected", "_selected_action": [str(tina.pk)], "post": "yes"})
+    entries = {(e.object_id, e.get_change_message()) for e in LogEntry.objects.filter(user=admin_a)}
+    assert entries == {(str(lou.pk), "Unlocked."), (str(tina.pk), "Reset MFA.")}
+    index = client_a.get("/admin/").content.decode()
+    assert "lou" in index and "tina" in index  # the admin index's "Recent actions"

@@ -14,6 +14,7 @@ DEFAULTS = {
     "emailCodeTtlSeconds": 600,
     "emailResendSeconds": 60,
     "issuer": "Acme Corp",
+    "defaultLanguage": "en",
 }
 
 
@@ -45,6 +46,7 @@ def test_change_every_field(client, admin, admin_token):
         "emailCodeTtlSeconds": 1,
         "emailResendSeconds": 0,
         "issuer": "Acme SSO",
+        "defaultLanguage": "es",
     }
     assert call(client, "put", v2("acme", "Settings"), new, token=admin_token).json() == new
     assert call(client, "get", v2("acme", "Settings"), token=admin_token).json() == new
@@ -84,6 +86,8 @@ def test_an_issuer_of_unicode_letters_and_spaces_is_kept(client, admin, admin_to
         ({"mfaMaxAttempts": 10**30}, "mfaMaxAttempts"),
         ({"mfaRequired": "yes"}, "mfaRequired"),
         ({"mfaRequired": 1}, "mfaRequired"),
+        ({"defaultLanguage": "fr"}, "defaultLanguage"),
+        ({"defaultLanguage": "de-AT"}, "defaultLanguage"),
         ({"name": "Evil"}, "name"),
         ({"id": "evil"}, "id"),
         ({"mfa_max_attempts": 3}, "mfa_max_attempts"),
