@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-e2e bench bench-quick venv clean
+.PHONY: run test test-e2e bench bench-quick venv clean compilemessages
+
+# Translations: locale/*/LC_MESSAGES/django.po are committed; the .mo files are compiled from
+# them here (gettext's msgfmt, as `manage.py compilemessages` does) and never committed.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/django.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +23,17 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 
 venv: $(VENV)/.installed
 
+compilemessages: $(MO_FILES)
+
+%.mo: %.po
+	@if command -v msgfmt >/dev/null 2>&1; then msgfmt --check-format -o $@ $<; \
+	else echo "warning: gettext's msgfmt is not installed (apt-get install gettext): pages and mails stay in English" >&2; fi
+
 .env:
 	@$(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > .env
 	@echo "Wrote a new SECRET_KEY to .env"
 
-run: venv .env
+run: venv .env compilemessages
 	DEBUG=true $(PY) manage.py migrate --noinput
 	@DEBUG=true $(PY) manage.py seed_demo
 	@echo "Open http://127.0.0.1:$(PORT)/tenant/demo/login/  (emails, codes included, are printed below)"
@@ -31,18 +42,18 @@ run: venv .env
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test compilemessages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-e2e: $(VENV)/.installed-test
+test-e2e: $(VENV)/.installed-test compilemessages
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 # The bench (bench/run.py): gunicorn + PostgreSQL when DATABASE_URL says so, else SQLite; ~9 min / ~2 min (PostgreSQL, 2 cores).
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test compilemessages
 	$(PY) -m bench.run
 
 bench-quick: $(VENV)/.installed-test
 	$(PY) -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache $(MO_FILES)

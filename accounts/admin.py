@@ -42,7 +42,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from accounts import lockout
 from accounts.admin_site import admin_ctx
@@ -144,11 +144,11 @@ class PasswordSetForm(AdminPasswordChangeForm):
 # --- users: list filters --------------------------------------------------------------------
 
 class EnrolledFilter(admin.SimpleListFilter):
-    title = "MFA enrolled"
+    title = _("MFA enrolled")
     parameter_name = "enrolled"
 
     def lookups(self, request, model_admin):
-        return (("yes", "Yes"), ("no", "No"))
+        return (("yes", _("Yes")), ("no", _("No")))
 
     def queryset(self, request, queryset):
         enrolled = mfa_enrolled_q()
@@ -160,11 +160,11 @@ class EnrolledFilter(admin.SimpleListFilter):
 
 
 class LockedFilter(admin.SimpleListFilter):
-    title = "locked"
+    title = _("locked")
     parameter_name = "locked"
 
     def lookups(self, request, model_admin):
-        return (("yes", "Locked now"), ("no", "Not locked"))
+        return (("yes", _("Locked now")), ("no", _("Not locked")))
 
     def queryset(self, request, queryset):
         locked = lockout.locked_now()
@@ -196,28 +196,28 @@ class UserAction:
 
 RESET_MFA = UserAction(
     name="reset_mfa",
-    label="Reset MFA",
-    confirm="Yes, reset MFA",
+    label=_("Reset MFA"),
+    confirm=_("Yes, reset MFA"),
     service=mfa_reset,
-    explanation=(
+    explanation=_(
         "Their authenticator app's secret, their recovery codes and any emailed codes not yet used "
         "are deleted, and they are signed out of apps using the API. Their MFA method stays: an "
         "authenticator-app user sets the app up again, with a new QR code, at their next sign-in. "
         "They are told by email."
     ),
-    done="MFA reset for {names}: at their next sign-in they set up their second factor again.",
+    done=_("MFA reset for {names}: at their next sign-in they set up their second factor again."),
     logged="Reset MFA.",
 )
 UNLOCK = UserAction(
     name="unlock",
-    label="Unlock",
-    confirm="Yes, unlock",
+    label=_("Unlock"),
+    confirm=_("Yes, unlock"),
     service=user_unlock,
-    explanation=(
+    explanation=_(
         "Their failed-password and failed-code counts go back to zero and any lock is lifted, so "
         "they can sign in again now."
     ),
-    done="Unlocked {names}: they can sign in again now.",
+    done=_("Unlocked {names}: they can sign in again now."),
     logged="Unlocked.",
 )
 USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK)}
@@ -225,8 +225,8 @@ USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK)}
 
 def _names(users) -> str:
     names = [u.username for u in users]
-    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    return f"{len(names)} user{'s' if len(names) != 1 else ''} ({shown})"
+    shown = ", ".join(names[:10]) + (gettext(" and %(count)d more") % {"count": len(names) - 10} if len(names) > 10 else "")
+    return ngettext("%(count)d user (%(names)s)", "%(count)d users (%(names)s)", len(names)) % {"count": len(names), "names": shown}
 
 
 # --- users: the admin -----------------------------------------------------------------------
@@ -325,11 +325,11 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         return format_html('<a href="{}?user__id__exact={}">{}</a>', url, obj.pk, _("Events"))
 
     # Read-only MFA status (never a secret, never a hash)
-    @admin.display(boolean=True, description="MFA enrolled")
+    @admin.display(boolean=True, description=_("MFA enrolled"))
     def mfa_enrolled(self, obj):
         return mfa_enrolled(obj)
 
-    @admin.display(description="authenticator app")
+    @admin.display(description=_("authenticator app"))
     def authenticator_app(self, obj):
         device = TOTPDevice.objects.filter(user=obj).values("confirmed_at", "created_at").first()
         if device is None:
@@ -338,15 +338,15 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
             return _("Set-up started %(time)s, not finished") % {"time": admin_time(device["created_at"])}
         return _("Set up %(time)s") % {"time": admin_time(device["confirmed_at"])}
 
-    @admin.display(description="recovery codes left")
+    @admin.display(description=_("recovery codes left"))
     def recovery_codes_left(self, obj):
         return recovery_codes_left(user=obj)
 
-    @admin.display(boolean=True, description="locked now")
+    @admin.display(boolean=True, description=_("locked now"))
     def locked(self, obj):
         return lockout.is_locked(obj)
 
-    @admin.display(description="password")
+    @admin.display(description=_("password"))
     def password_link(self, obj):
         url = reverse("admin:auth_user_password_change", args=[obj.pk])
         return format_html('<a href="{}">Set a new password</a> (also signs them out of apps using the API)', url)
@@ -389,7 +389,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         response = super(UserAdmin, page).user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == HTTPStatus.FOUND:  # saved
             user = self.get_object(request, unquote(id))
-            self.message_user(request, f"Password changed for {user.username}. Their API sessions were signed out.")
+            self.message_user(request, _("Password changed for %(username)s. Their API sessions were signed out.") % {"username": user.username})
         return response
 
     # MFA actions: one user (a button on their page) or many (the list's actions); both ask first.
@@ -431,11 +431,11 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/accounts/user/action_confirmation.html", context)
 
-    @admin.action(description="Reset MFA of the selected users…", permissions=["change"])
+    @admin.action(description=_("Reset MFA of the selected users…"), permissions=["change"])
     def reset_mfa_selected(self, request, queryset):
         return self._bulk(request, queryset, RESET_MFA)
 
-    @admin.action(description="Unlock the selected users…", permissions=["change"])
+    @admin.action(description=_("Unlock the selected users…"), permissions=["change"])
     def unlock_selected(self, request, queryset):
         return self._bulk(request, queryset, UNLOCK)
 
@@ -443,9 +443,9 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
 # --- the audit trail: read-only for everyone ------------------------------------------------
 
 class ChannelFilter(admin.SimpleListFilter):
-    title = "channel"
+    title = _("channel")
     parameter_name = "channel"
-    CHANNELS = (("web", "Sign-in pages"), ("api", "API"), ("admin", "Admin site"), ("cli", "Command line"))
+    CHANNELS = (("web", _("Sign-in pages")), ("api", _("API")), ("admin", _("Admin site")), ("cli", _("Command line")))
 
     def lookups(self, request, model_admin):
         return self.CHANNELS

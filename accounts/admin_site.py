@@ -35,6 +35,7 @@ from django.utils.http import urlencode
 from accounts.audit import RequestContext
 from accounts.services import sign_out_record
 from flows import pending as pending_sign_in
+from django.utils.translation import gettext_lazy as _
 
 
 def admin_ctx(request) -> RequestContext:
@@ -43,9 +44,9 @@ def admin_ctx(request) -> RequestContext:
 
 
 class GatehouseAdminSite(admin.AdminSite):
-    site_header = "Gatehouse administration"
+    site_header = _("Gatehouse administration")
     site_title = "Gatehouse"
-    index_title = "Tenant administration"
+    index_title = _("Tenant administration")
     site_url = None
 
     # Registered by other apps, never offered here: groups (``TenantBackend`` grants permissions
@@ -77,7 +78,7 @@ class GatehouseAdminSite(admin.AdminSite):
         if self.has_permission(request):
             return redirect(index)
         if request.user.is_authenticated:
-            context = {**self.each_context(request), "title": "No access to the admin site"}
+            context = {**self.each_context(request), "title": _("No access to the admin site")}
             return TemplateResponse(request, "admin/gatehouse_no_access.html", context, status=403)
         next_url = request.GET.get("next") or index
         return redirect(f"{reverse('operator-login')}?{urlencode({'next': next_url})}")

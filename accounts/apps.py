@@ -1,9 +1,10 @@
+from django.utils.translation import gettext_lazy as _
 from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts"
+    verbose_name = _("Accounts")
 
     def ready(self):
         from django.contrib.auth import user_logged_in

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.errors import AuthFailure
 from accounts.services import password_sign_in
+from django.utils.translation import gettext_lazy as _
 
 
 def as_validation_error(exc: AuthFailure) -> ValidationError:
@@ -10,8 +11,8 @@ def as_validation_error(exc: AuthFailure) -> ValidationError:
 
 
 class SignInForm(forms.Form):
-    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "none"}))
-    password = forms.CharField(max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    username = forms.CharField(label=_("Username"), max_length=150, error_messages={"required": _("Enter your username.")}, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "none"}))
+    password = forms.CharField(label=_("Password"), max_length=4096, strip=False, error_messages={"required": _("Enter your password.")}, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
     def __init__(self, *args, tenant, ctx, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,4 +30,4 @@ class SignInForm(forms.Form):
 
 
 class OperatorTenantForm(forms.Form):
-    tenant = forms.SlugField(label="Tenant id", max_length=63, widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}))
+    tenant = forms.SlugField(label=_("Tenant id"), max_length=63, widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}))

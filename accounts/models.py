@@ -7,25 +7,26 @@ from django.contrib.auth.models import PermissionsMixin
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 
 class MfaMethod(models.TextChoices):
-    NONE = "none", "None"
-    TOTP = "totp", "Authenticator app"
-    EMAIL = "email", "Email code"
+    NONE = "none", _("None")
+    TOTP = "totp", _("Authenticator app")
+    EMAIL = "email", _("Email code")
 
 
 class LockoutState(models.Model):
     """Failure counters and the lock they lead to (see ``accounts.lockout``)."""
 
     failed_password_count = models.PositiveIntegerField(
-        default=0, help_text="Wrong passwords since the last success or the end of the last lockout."
+        default=0, help_text=_("Wrong passwords since the last success or the end of the last lockout.")
     )
     failed_code_count = models.PositiveIntegerField(
-        default=0, help_text="Wrong MFA codes since the last success or the end of the last lockout."
+        default=0, help_text=_("Wrong MFA codes since the last success or the end of the last lockout.")
     )
     locked_until = models.DateTimeField(
-        null=True, blank=True, help_text="While in the future, every sign-in attempt is refused."
+        null=True, blank=True, help_text=_("While in the future, every sign-in attempt is refused.")
     )
 
     class Meta:
@@ -57,37 +58,37 @@ _PENDING_SALT = "gatehouse.accounts.User.pending"
 class User(AbstractBaseUser, PermissionsMixin, LockoutState):
     """A person who signs in to one tenant. The same username may exist in other tenants."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text="Random, never sequential.")
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text=_("Random, never sequential."))
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, related_name="users", help_text="The tenant this person belongs to."
+        "tenants.Tenant", on_delete=models.PROTECT, related_name="users", help_text=_("The tenant this person belongs to.")
     )
     username = models.CharField(
         max_length=150,
         validators=[UnicodeUsernameValidator()],
-        help_text="Unique within the tenant, case-insensitive (stored lower-case). Letters, digits and @/./+/-/_ only.",
+        help_text=_("Unique within the tenant, case-insensitive (stored lower-case). Letters, digits and @/./+/-/_ only."),
     )
-    email = models.EmailField(help_text="Where emailed codes and security notices are sent.")
-    is_active = models.BooleanField(default=True, help_text="Inactive people cannot sign in.")
+    email = models.EmailField(help_text=_("Where emailed codes and security notices are sent."))
+    is_active = models.BooleanField(default=True, help_text=_("Inactive people cannot sign in."))
     is_tenant_admin = models.BooleanField(
-        "tenant admin",
+        _("tenant admin"),
         default=False,
-        help_text="Tenant admins manage their tenant's users and policy (Users API and the admin site).",
+        help_text=_("Tenant admins manage their tenant's users and policy (Users API and the admin site)."),
     )
     is_staff = models.BooleanField(
-        default=False, help_text="May use the admin site (set for tenant admins and platform operators)."
+        default=False, help_text=_("May use the admin site (set for tenant admins and platform operators).")
     )
     mfa_method = models.CharField(
-        "MFA method",
+        _("MFA method"),
         max_length=8,
         choices=MfaMethod.choices,
         default=MfaMethod.NONE,
-        help_text="The second factor this person must give after their password.",
+        help_text=_("The second factor this person must give after their password."),
     )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When the account was created.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text=_("When the account was created."))
     security_stamp = models.CharField(
         max_length=32,
         default=new_security_stamp,
-        help_text=(
+        help_text=_(
             "Random; replaced when the password changes or MFA is reset, which ends the person's "
             "browser sessions and unfinished sign-ins."
         ),
@@ -96,7 +97,7 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         max_length=64,
         blank=True,
         default="",
-        help_text=(
+        help_text=_(
             "Keyed hash of the last second-factor code accepted: that code sent again is "
             "'already used', not a failure (a double submit locks no one out)."
         ),
@@ -154,8 +155,8 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
 class UnknownUsername(LockoutState):
     """Failure counters for a username that has no account, so a lockout reveals nothing."""
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, help_text="The tenant signed in to.")
-    username = models.CharField(max_length=150, help_text="The username as typed, lower-cased.")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, help_text=_("The tenant signed in to."))
+    username = models.CharField(max_length=150, help_text=_("The username as typed, lower-cased."))
 
     class Meta:
         constraints = [
@@ -170,19 +171,19 @@ class AuditEvent(models.Model):
     """One security-relevant event. Append-only: written by services, never edited."""
 
     class Kind(models.TextChoices):
-        SIGN_IN_SUCCESS = "login_success", "Sign-in succeeded"
-        SIGN_IN_FAILURE = "login_failure", "Wrong password"
-        CODE_FAILURE = "code_failure", "Wrong code"
-        LOCKOUT = "lockout", "Account locked"
-        REPLAY_REFUSED = "replay_refused", "Reused code refused"
-        FACTOR_SETUP = "factor_setup", "Second factor set up"
-        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
-        RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", "Recovery codes regenerated"
-        MFA_RESET = "mfa_reset", "MFA reset"
-        UNLOCK = "unlock", "Account unlocked"
-        PASSWORD_CHANGED = "password_changed", "Password changed"
-        LOGOUT = "logout", "Signed out"
-        REFRESH_TOKEN_REUSED = "refresh_token_reused", "Used refresh token presented again"
+        SIGN_IN_SUCCESS = "login_success", _("Sign-in succeeded")
+        SIGN_IN_FAILURE = "login_failure", _("Wrong password")
+        CODE_FAILURE = "code_failure", _("Wrong code")
+        LOCKOUT = "lockout", _("Account locked")
+        REPLAY_REFUSED = "replay_refused", _("Reused code refused")
+        FACTOR_SETUP = "factor_setup", _("Second factor set up")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", _("Recovery codes regenerated")
+        MFA_RESET = "mfa_reset", _("MFA reset")
+        UNLOCK = "unlock", _("Account unlocked")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        LOGOUT = "logout", _("Signed out")
+        REFRESH_TOKEN_REUSED = "refresh_token_reused", _("Used refresh token presented again")
 
     id = models.BigAutoField(primary_key=True)
     # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).
@@ -191,7 +192,7 @@ class AuditEvent(models.Model):
         on_delete=models.CASCADE,
         related_name="audit_events",
         db_index=False,  # the composite indexes lead with it
-        help_text="The tenant it happened in.",
+        help_text=_("The tenant it happened in."),
     )
     user = models.ForeignKey(
         User,
@@ -199,9 +200,9 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="audit_events",
-        help_text="The person it happened to (empty for an unknown username).",
+        help_text=_("The person it happened to (empty for an unknown username)."),
     )
-    username = models.CharField(max_length=150, blank=True, help_text="The username as given, kept if the user is deleted.")
+    username = models.CharField(max_length=150, blank=True, help_text=_("The username as given, kept if the user is deleted."))
     actor = models.ForeignKey(
         User,
         null=True,
@@ -209,13 +210,13 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,  # a partial index (Meta): most rows have no actor
-        help_text="The admin who acted, for admin actions.",
+        help_text=_("The admin who acted, for admin actions."),
     )
-    kind = models.CharField(max_length=32, choices=Kind.choices, help_text="What happened.")
-    ip = models.GenericIPAddressField(null=True, blank=True, help_text="The client's address.")
-    user_agent = models.CharField(max_length=300, blank=True, help_text="The client's User-Agent header.")
-    channel = models.CharField(max_length=8, blank=True, help_text="Where: web, api, admin or cli.")
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it happened.")
+    kind = models.CharField(max_length=32, choices=Kind.choices, help_text=_("What happened."))
+    ip = models.GenericIPAddressField(null=True, blank=True, help_text=_("The client's address."))
+    user_agent = models.CharField(max_length=300, blank=True, help_text=_("The client's User-Agent header."))
+    channel = models.CharField(max_length=8, blank=True, help_text=_("Where: web, api, admin or cli."))
+    created_at = models.DateTimeField(auto_now_add=True, help_text=_("When it happened."))
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -241,11 +242,11 @@ class RefreshTokenChain(models.Model):
     a token whose chain has ended is refused.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text="The tokens' ``chain`` claim.")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_chains", help_text="Whose sign-in.")
-    auth_time = models.DateTimeField(help_text="When the sign-in that began the chain was completed.")
-    expires_at = models.DateTimeField(help_text="No refresh after this, however often the chain was refreshed.")
-    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When the chain was ended; its tokens are refused.")
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text=_("The tokens' ``chain`` claim."))
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_chains", help_text=_("Whose sign-in."))
+    auth_time = models.DateTimeField(help_text=_("When the sign-in that began the chain was completed."))
+    expires_at = models.DateTimeField(help_text=_("No refresh after this, however often the chain was refreshed."))
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text=_("When the chain was ended; its tokens are refused."))
 
     def __str__(self) -> str:
         return f"Refresh token chain of {self.user} from {self.auth_time:%Y-%m-%d %H:%M:%S}"

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils import timezone
 from django.utils.functional import Promise
 from django_tasks import TaskResultStatus, task
@@ -58,7 +59,8 @@ def notify_user(*, user, kind: str, **context) -> bool:
     """
     if not user.email:
         return False
-    values = {key: str(value) if isinstance(value, Promise) else value for key, value in context.items()}
+    with translation.override(user.tenant.default_language):  # notices speak the tenant's language
+        values = {key: str(value) if isinstance(value, Promise) else value for key, value in context.items()}
     send_notice.enqueue(user_id=str(user.pk), tenant_id=user.tenant_id, kind=kind, context=values)
     return True
 
@@ -76,7 +78,9 @@ def send_notice(*, user_id: str, tenant_id: str, kind: str, context: dict, attem
     user = User.objects.select_related("tenant").filter(tenant_id=tenant_id, pk=user_id).first()
     if user is None or not user.email:
         return "dropped"
-    subject, body = render_mail(f"accounts/email/{kind}", {"user": user, "tenant": user.tenant, **context})
+    # Sent outside any request: in the tenant's default language (the pages follow the browser).
+    with translation.override(user.tenant.default_language):
+        subject, body = render_mail(f"accounts/email/{kind}", {"user": user, "tenant": user.tenant, **context})
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     except (smtplib.SMTPException, OSError) as exc:

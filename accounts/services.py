@@ -16,11 +16,12 @@ from accounts.models import AuditEvent, MfaMethod, UnknownUsername, User, new_se
 from accounts.notifications import notify_user
 from accounts.selectors import sign_in_name, normalize_username, user_get_by_username
 from accounts.tokens import refresh_tokens_revoke, token_pair_issue
+from django.utils.translation import gettext_lazy as _
 
 Kind = AuditEvent.Kind
 
 
-USERNAME_TAKEN = "That username is already taken in this tenant."
+USERNAME_TAKEN = _("That username is already taken in this tenant.")
 
 
 def username_taken() -> ValidationError:
@@ -31,9 +32,9 @@ def username_taken() -> ValidationError:
 def _validate_username(username: str) -> str:
     name = normalize_username(username)
     if not name:
-        raise ValidationError({"username": ValidationError("A username is required.", code="required")})
+        raise ValidationError({"username": ValidationError(_("A username is required."), code="required")})
     if len(name) > 150:
-        raise ValidationError({"username": ValidationError("At most 150 characters.", code="max_length")})
+        raise ValidationError({"username": ValidationError(_("At most 150 characters."), code="max_length")})
     try:
         UnicodeUsernameValidator()(name)
     except ValidationError as exc:
@@ -46,7 +47,7 @@ def _validate_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError({"email": ValidationError("Enter a valid email address.", code="invalid")}) from None
+        raise ValidationError({"email": ValidationError(_("Enter a valid email address."), code="invalid")}) from None
     return User.objects.normalize_email(email)
 
 
@@ -79,7 +80,7 @@ def user_create(
         except ValidationError as exc:
             errors.update(exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages})
     if mfa_method not in MfaMethod.values:
-        errors["mfa_method"] = [f"Choose one of: {', '.join(MfaMethod.values)}."]
+        errors["mfa_method"] = [_("Choose one of: %(methods)s.") % {"methods": ", ".join(MfaMethod.values)}]
     if errors:
         raise ValidationError(errors)
     user = User(
@@ -119,13 +120,13 @@ def user_update(
     allowed = {"username", "email", "mfa_method", "is_admin", "is_active"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
+        raise ValidationError({f: _("Unknown field.") for f in sorted(unknown)})
     if "username" in changes:
         changes["username"] = _validate_username(changes["username"])
     if "email" in changes:
         changes["email"] = _validate_email(changes["email"])
     if "mfa_method" in changes and changes["mfa_method"] not in MfaMethod.values:
-        raise ValidationError({"mfa_method": f"Choose one of: {', '.join(MfaMethod.values)}."})
+        raise ValidationError({"mfa_method": _("Choose one of: %(methods)s.") % {"methods": ", ".join(MfaMethod.values)}})
     if "is_admin" in changes:
         user.is_tenant_admin = bool(changes.pop("is_admin"))
         user.is_staff = user.is_tenant_admin or user.is_superuser

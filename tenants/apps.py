@@ -1,6 +1,7 @@
+from django.utils.translation import gettext_lazy as _
 from django.apps import AppConfig
 
 
 class TenantsConfig(AppConfig):
     name = "tenants"
-    verbose_name = "Tenants"
+    verbose_name = _("Tenants")

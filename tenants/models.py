@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 TENANT_ID_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,62}\Z",
-    message="A tenant id is 2–63 characters: lowercase letters, digits and hyphens, not starting with a hyphen.",
+    message=_("A tenant id is 2–63 characters: lowercase letters, digits and hyphens, not starting with a hyphen."),
     code="invalid_tenant_id",
 )
 
@@ -18,10 +18,10 @@ def validate_issuer(value: str) -> None:
     colon separates it from the account: only printable characters (``str.isprintable``: no
     line break, tab, DEL or invisible format character such as a zero-width space), no colon."""
     if ":" in value:
-        raise ValidationError("The issuer cannot contain a colon.", code="invalid_issuer")
+        raise ValidationError(_("The issuer cannot contain a colon."), code="invalid_issuer")
     if not value.isprintable():
         raise ValidationError(
-            "The issuer can only hold printable characters: no line breaks, tabs or invisible characters.",
+            _("The issuer can only hold printable characters: no line breaks, tabs or invisible characters."),
             code="invalid_issuer",
         )
 
@@ -74,94 +74,94 @@ class Tenant(models.Model):
         primary_key=True,
         max_length=63,
         validators=[TENANT_ID_VALIDATOR],
-        help_text="The tenant's id as it appears in every URL. Chosen at creation and never changed.",
+        help_text=_("The tenant's id as it appears in every URL. Chosen at creation and never changed."),
     )
-    name = models.CharField(max_length=200, help_text="The name people see on sign-in pages and in emails.")
+    name = models.CharField(max_length=200, help_text=_("The name people see on sign-in pages and in emails."))
     mfa_max_attempts = models.PositiveSmallIntegerField(
-        "MFA attempt limit",
+        _("MFA attempt limit"),
         default=5,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text=(
+        help_text=_(
             "How many wrong codes (authenticator app, email or recovery code) a person may enter "
             "before their account is locked for the lockout period. 1–100."
         ),
     )
     password_max_attempts = models.PositiveSmallIntegerField(
-        "password attempt limit",
+        _("password attempt limit"),
         default=10,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text=(
+        help_text=_(
             "How many wrong passwords may be entered for one username before that account is "
             "locked for the lockout period. 1–100."
         ),
     )
     lockout_seconds = models.PositiveIntegerField(
-        "lockout period (seconds)",
+        _("lockout period (seconds)"),
         default=300,
         validators=[MinValueValidator(1), MaxValueValidator(86400)],
-        help_text=(
+        help_text=_(
             "How long a locked account must wait. During this time every sign-in attempt is "
             "refused, even with the right password or code; afterwards the counters start again "
             "from zero. 1–86400 seconds (one day)."
         ),
     )
     mfa_required = models.BooleanField(
-        "MFA required",
+        _("MFA required"),
         default=False,
-        help_text=(
+        help_text=_(
             "When on, people without a second factor must choose and set up an authenticator "
             "app or email codes the next time they sign in."
         ),
     )
     email_code_ttl_seconds = models.PositiveIntegerField(
-        "email code lifetime (seconds)",
+        _("email code lifetime (seconds)"),
         default=600,
         validators=[MinValueValidator(1), MaxValueValidator(600)],
-        help_text="How long an emailed code can be used. 1–600 seconds (NIST's ceiling is ten minutes).",
+        help_text=_("How long an emailed code can be used. 1–600 seconds (NIST's ceiling is ten minutes)."),
     )
     email_resend_seconds = models.PositiveIntegerField(
-        "email resend gap (seconds)",
+        _("email resend gap (seconds)"),
         default=60,
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
-        help_text="The shortest wait between two emailed codes for the same person. 0–3600 seconds.",
+        help_text=_("The shortest wait between two emailed codes for the same person. 0–3600 seconds."),
     )
     issuer = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_issuer],
-        help_text=(
+        help_text=_(
             "The name authenticator apps show next to the account. Leave empty to use the "
             "tenant's name. At most 64 printable characters, no colon."
         ),
     )
     default_language = models.CharField(
-        "default language",
+        _("default language"),
         max_length=8,
         default="en",
         choices=language_choices,
-        help_text=(
+        help_text=_(
             "The language of the pages and emails when the person's browser asks for none that "
             "Gatehouse has (English, German or Spanish)."
         ),
     )
     logo_url = models.URLField(
-        "logo URL",
+        _("logo URL"),
         max_length=500,
         blank=True,
         validators=[validate_logo_url],
-        help_text="Optional: an https:// address of the logo shown beside the tenant's name on the sign-in pages (about 32 pixels high).",
+        help_text=_("Optional: an https:// address of the logo shown beside the tenant's name on the sign-in pages (about 32 pixels high)."),
     )
     accent_color = models.CharField(
-        "accent colour",
+        _("accent colour"),
         max_length=7,
         blank=True,
         validators=[validate_accent_color],
-        help_text=(
+        help_text=_(
             "Optional: the colour of buttons and links on the sign-in pages, as #rrggbb. It must be "
             "dark enough for white text (contrast at least 4.5:1). Empty: Gatehouse's blue."
         ),
     )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When the tenant was created.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text=_("When the tenant was created."))
 
     class Meta:
         ordering = ["id"]

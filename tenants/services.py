@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from tenants.models import Tenant
+from django.utils.translation import gettext_lazy as _
 
 POLICY_FIELDS = (
     "mfa_max_attempts",
@@ -36,7 +37,7 @@ def tenant_update_policy(*, tenant: Tenant, **changes: Any) -> Tenant:
     """Change a tenant's name and/or policy; all values are validated before anything is saved."""
     unknown = set(changes) - set(POLICY_FIELDS) - set(BRANDING_FIELDS) - {"name"}
     if unknown:
-        raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
+        raise ValidationError({field: _("Unknown field.") for field in sorted(unknown)})
     if not changes:
         return tenant
     updated = Tenant.objects.get(pk=tenant.pk)

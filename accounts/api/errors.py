@@ -6,6 +6,7 @@ field names camelCased (``mfa_max_attempts`` → ``mfaMaxAttempts``).
 """
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -15,7 +16,7 @@ from accounts.errors import AuthFailure, LockedOut, ResendTooSoon
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than 1 MiB."
+    default_detail = _("The request body is larger than 1 MiB.")
     default_code = "payload_too_large"
 
 
@@ -23,7 +24,7 @@ class WrongMfaMethod(exceptions.APIException):
     """A step of the sign-in that does not belong to this user's second factor."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "This account does not use that second factor."
+    default_detail = _("This account does not use that second factor.")
     default_code = "wrong_mfa_method"
 
 

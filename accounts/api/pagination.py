@@ -6,6 +6,7 @@ from datetime import datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiCursorPagination(CursorPagination):
@@ -20,7 +21,7 @@ class ApiCursorPagination(CursorPagination):
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
-            raise ValidationError({"limit": [f"A whole number from 1 to {self.max_page_size}."]})
+            raise ValidationError({"limit": [_("A whole number from 1 to %(max)d.") % {"max": self.max_page_size}]})
         return super().get_page_size(request)
 
     def decode_cursor(self, request):
@@ -32,7 +33,7 @@ class ApiCursorPagination(CursorPagination):
             if cursor is not None and cursor.position is not None:
                 datetime.fromisoformat(cursor.position)
         except (NotFound, ValueError, UnicodeError, binascii.Error):
-            raise ValidationError({"cursor": ["This cursor is not valid; use the `next` URL of a previous page."]}) from None
+            raise ValidationError({"cursor": [_("This cursor is not valid; use the `next` URL of a previous page.")]}) from None
         return cursor
 
     def get_paginated_response(self, data):

@@ -14,6 +14,7 @@ from accounts import lockout
 from accounts.models import AuditEvent, MfaMethod
 from mfa.setup import mfa_enrolled
 from tenants.models import Tenant, policy_bounds
+from django.utils.translation import gettext_lazy as _
 
 # --- strict fields: JSON types are not coerced (DRF would take 5 for "5" and "yes" for true)
 
@@ -69,7 +70,7 @@ class InputSerializer(serializers.Serializer):
         if isinstance(data, Mapping):
             unknown = sorted(str(key) for key in data if key not in self.fields)
             if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+                raise serializers.ValidationError({key: [_("Unknown field.")] for key in unknown})
         return super().to_internal_value(data)
 
 

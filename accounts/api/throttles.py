@@ -6,6 +6,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.throttling import BaseThrottle
 
 from accounts import ratelimit
+from django.utils.translation import gettext_lazy as _
 
 
 class RateLimitUnavailable(APIException):
@@ -13,7 +14,7 @@ class RateLimitUnavailable(APIException):
     than let calls through uncounted (docs/security.md, "Redis down")."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Signing in is briefly unavailable. Try again in a few seconds."
+    default_detail = _("Signing in is briefly unavailable. Try again in a few seconds.")
     default_code = "rate_limit_unavailable"
     wait = ratelimit.UNAVAILABLE_RETRY_AFTER  # sent as Retry-After by the exception handler
 

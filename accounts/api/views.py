@@ -45,6 +45,7 @@ from flows.signin import api_code, api_password
 from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
 from tenants.selectors import tenant_get
 from tenants.services import tenant_update_policy
+from django.utils.translation import gettext_lazy as _
 
 
 @docs.tenant_view
@@ -84,9 +85,9 @@ class TenantAPIView(APIView):
         repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
         if repeated:
             # Every query parameter of the API is a single value; which copy would count is a guess.
-            raise ValidationError({name: ["Give this query parameter once."] for name in repeated})
+            raise ValidationError({name: [_("Give this query parameter once.")] for name in repeated})
         if request.method in ("POST", "PUT", "PATCH") and _has_body(request) and not request.content_type:
-            raise UnsupportedMediaType("", detail="Send the body as JSON with 'Content-Type: application/json'.")
+            raise UnsupportedMediaType("", detail=_("Send the body as JSON with 'Content-Type: application/json'."))
         super().initial(request, *args, **kwargs)
 
     def ctx(self) -> RequestContext:
