@@ -70,8 +70,10 @@ def check_page(page, name: str, shots, axe) -> None:
             where = f"{name} at {width_name} ({scheme})"
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert scroll <= inner, f"{where}: horizontal overflow ({scroll} > {inner})"
-            split = page.evaluate("[...document.querySelectorAll('code.key .group')].filter(g => g.getClientRects().length !== 1).length")
-            assert split == 0, f"{where}: a key group wraps inside itself"
+            split = page.evaluate(
+                "[...document.querySelectorAll('code.key .group, ul.codes code')].filter(g => g.getClientRects().length !== 1).length"
+            )
+            assert split == 0, f"{where}: a key group or a recovery code wraps inside itself"
             assert described_by_missing(page) == [], where
             results = axe.run(page)
             assert results.violations_count == 0, f"{where}: {results.generate_report()}"
@@ -243,3 +245,32 @@ def test_the_email_code_page(tab, main_stack, mailbox, shots, axe):
     page.wait_for_url("**/mfa/verify/")
     mailbox.wait_for("ella@example.com", before + 1)
     check_page(page, "verify-email", shots, axe)
+
+
+@pytest.mark.parametrize(("username", "locale", "words"), [
+    ("lena", "de-DE", {"login": "Anmelden", "verify": "Code eingeben", "subject": "ist Ihr Anmeldecode für", "account": "Ihr Konto"}),
+    ("pablo", "es-ES", {"login": "Iniciar sesión", "verify": "Introduzca su código", "subject": "es su código de inicio de sesión",
+                        "account": "Su cuenta"}),
+])
+def test_signing_in_in_each_language(browser, main_stack, mailbox, shots, axe, username, locale, words):
+    """The browser's language (Accept-Language) decides the pages' and the emailed code's."""
+    tab = Tab(browser, main_stack.server.url, locale=locale)
+    page = tab.page
+    language = locale[:2]
+    try:
+        page.goto("/tenant/acme/login/")
+        assert page.locator("html").get_attribute("lang") == language
+        assert page.locator("h1").inner_text() == words["login"]
+        check_page(page, f"login-{language}", shots, axe)
+        before = len(mailbox.to(f"{username}@example.com"))
+        sign_in(page, "acme", username)
+        page.wait_for_url("**/mfa/verify/")
+        assert page.locator("h1").inner_text() == words["verify"]
+        message = mailbox.wait_for(f"{username}@example.com", before + 1)[before]
+        assert words["subject"] in message["Subject"]
+        submit_code(page, mailbox.code_for(f"{username}@example.com", before + 1))
+        page.wait_for_url("**/tenant/acme/account/")
+        assert page.locator("h1").inner_text() == words["account"]
+        check_page(page, f"account-{language}", shots, axe)
+    finally:
+        tab.close()
