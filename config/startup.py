@@ -1,0 +1,18 @@
+"""Refusing to start, in one line: a missing or contradictory setting (``config/settings.py``
+raises ``ImproperlyConfigured`` while it loads: no SECRET_KEY, no EMAIL_URL outside DEBUG, …)
+stops ``manage.py`` and gunicorn (``gunicorn.conf.py``) with one line on stderr saying why and
+exit status 1, instead of a traceback per process."""
+import os
+import sys
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def settings_or_exit() -> None:
+    """Load the settings now; if they refuse, exit with their one-line reason."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        settings.DEBUG  # the first read imports the settings module
+    except ImproperlyConfigured as exc:
+        sys.exit(f"Gatehouse is not starting: {exc}")
