@@ -10,9 +10,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def settings_or_exit() -> None:
-    """Load the settings now; if they refuse, exit with their one-line reason."""
+    """Load the settings now; if they refuse, exit with their one-line reason. Then make sure
+    the metrics' directory exists (``PROMETHEUS_MULTIPROC_DIR``, read by prometheus_client
+    itself): every process writes its numbers there, ``manage.py`` commands and the notices'
+    worker included, and would fail on a directory that is not there yet."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     try:
         settings.DEBUG  # the first read imports the settings module
     except ImproperlyConfigured as exc:
         sys.exit(f"Gatehouse is not starting: {exc}")
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        try:
+            os.makedirs(metrics_dir, exist_ok=True)
+        except OSError as exc:
+            sys.exit(f"Gatehouse is not starting: PROMETHEUS_MULTIPROC_DIR ({metrics_dir}) cannot be made ({exc.strerror}).")

@@ -96,3 +96,11 @@ def test_check_deploy_is_clean_with_the_readmes_production_settings(tmp_path):
     result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(**values))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout
+
+
+def test_the_metrics_directory_is_made_when_missing(tmp_path):
+    """Every process writes its numbers under PROMETHEUS_MULTIPROC_DIR, a command too."""
+    where = tmp_path / "not" / "yet"
+    result = run([sys.executable, "manage.py", "check"], production_env(EMAIL_URL="console://", PROMETHEUS_MULTIPROC_DIR=str(where)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert where.is_dir()
