@@ -46,16 +46,17 @@ class OneLineFormatter(logging.Formatter):
 
 
 class JsonFormatter(_LibraryJsonFormatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, ``request_id``,
+    """One JSON object per line: ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``request_id``,
     and for the access line ``method``, ``path``, ``status``, ``duration_ms``; an exception as
     ``exc_info`` in one line, like the plain format."""
 
-    FIELDS = ("asctime", "levelname", "name", "message", "request_id")
+    FIELDS = ("levelname", "name", "message", "request_id")
     EXTRAS = frozenset({"method", "path", "status", "duration_ms", "status_code", "exc_info"})
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("fmt", list(self.FIELDS))
-        kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", "time")  # ISO 8601 in UTC, e.g. 2026-12-04T22:47:58.403000+00:00
         super().__init__(*args, **kwargs)
 
     def process_log_record(self, log_data: dict) -> dict:
