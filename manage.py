@@ -10,7 +10,7 @@ def main() -> None:
 
     from config.startup import settings_or_exit
 
-    settings_or_exit()  # a refusing setting: one line on stderr, exit status 1
+    settings_or_exit(sys.argv)  # a refusing setting: one line on stderr, exit status 1
 
     execute_from_command_line(sys.argv)
 

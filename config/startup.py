@@ -9,12 +9,18 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
-def settings_or_exit() -> None:
+def settings_or_exit(argv: list[str] | None = None) -> None:
     """Load the settings now; if they refuse, exit with their one-line reason. Then make sure
     the metrics' directory exists (``PROMETHEUS_MULTIPROC_DIR``, read by prometheus_client
     itself): every process writes its numbers there, ``manage.py`` commands and the notices'
     worker included, and would fail on a directory that is not there yet."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if argv is not None:  # manage.py: ``--settings`` wins over the environment, as in Django's own parsing
+        for i, arg in enumerate(argv):
+            if arg.startswith("--settings="):
+                os.environ["DJANGO_SETTINGS_MODULE"] = arg.split("=", 1)[1]
+            elif arg == "--settings" and i + 1 < len(argv):
+                os.environ["DJANGO_SETTINGS_MODULE"] = argv[i + 1]
     try:
         settings.DEBUG  # the first read imports the settings module
     except ImproperlyConfigured as exc:

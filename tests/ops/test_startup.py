@@ -104,3 +104,12 @@ def test_the_metrics_directory_is_made_when_missing(tmp_path):
     result = run([sys.executable, "manage.py", "check"], production_env(EMAIL_URL="console://", PROMETHEUS_MULTIPROC_DIR=str(where)))
     assert result.returncode == 0, result.stderr[-2000:]
     assert where.is_dir()
+
+
+def test_manage_py_honours_the_settings_option():
+    """``--settings`` names the module whose refusal counts (config.settings_test needs no EMAIL_URL)."""
+    env = {k: v for k, v in production_env().items() if k not in ("SECRET_KEY", "EMAIL_URL")}
+    for args in (["--settings=config.settings_test"], ["--settings", "config.settings_test"]):
+        result = run([sys.executable, "manage.py", "check", *args], env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    one_line_refusal(run([sys.executable, "manage.py", "check"], env), "SECRET_KEY")
