@@ -76,8 +76,13 @@ def test_tenant_admin_resets_mfa_in_the_browser(page, user_factory, tenant):
     assert path_of(page) == "/admin/"
     seen.append(page.content())
 
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.click("a[href='/admin/accounts/user/']")
     seen.append(page.content())
+    # The users list fits at 1280 px beside its filters: no horizontal scroll (issue 21).
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("div.results").evaluate("div => div.scrollWidth <= div.clientWidth")
+    assert page.locator(f"a[href='/admin/accounts/auditevent/?user__id__exact={tina.pk}']").is_visible()
     page.click("text=tina")
     assert path_of(page) == f"/admin/accounts/user/{tina.pk}/change/"
     seen.append(page.content())
