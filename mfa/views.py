@@ -4,7 +4,7 @@ import time
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, View
 
 from accounts import lockout
-from accounts.errors import AuthFailure, LockedOut, format_wait
+from accounts.errors import AuthFailure, format_wait
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
 from accounts.ratelimit import RateLimitedPostMixin

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.e2e.conftest import PASSWORD, oathtool, secret_from_uri
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, browser, sign_in, submit_code  # noqa: F401 (fixture)
+from tests.e2e.conftest import oathtool, secret_from_uri
+from tests.e2e.test_browser import browser, sign_in, submit_code  # noqa: F401 (browser: the module-scoped fixture)
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,6 @@ tenant's default, on pages, API ``detail`` sentences and mails."""
 import re
 import shutil
 import subprocess
-from http import HTTPStatus
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from django.core.management import call_command
 
 from accounts.models import MfaMethod
 from tenants.models import Tenant
-from tests.accounts.flows import code_from_mail, login_url, password_step, verify_url
+from tests.accounts.flows import code_from_mail, login_url, verify_url
 from tests.conftest import PASSWORD, require_tool, run_notices
 
 LANGUAGES = ("de", "es")
