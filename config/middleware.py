@@ -120,10 +120,11 @@ def accepted_language(header: str) -> str | None:
 
 
 class TenantLocaleMiddleware:
-    """Django's ``LocaleMiddleware`` with one change of source: the language is the first
-    one of the browser's ``Accept-Language`` that Gatehouse has, else the tenant's
+    """In the place of Django's ``LocaleMiddleware`` (which knows no tenant): the language is
+    the first one of the browser's ``Accept-Language`` that Gatehouse has, else the tenant's
     ``default_language`` (a policy field), else ``LANGUAGE_CODE``. It is chosen in
-    ``process_view``, where the URL's ``tenant_id`` is known."""
+    ``process_view``, where the URL's ``tenant_id`` is known; the answer says which
+    (``Content-Language``) and that it depends on ``Accept-Language`` (``Vary``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -140,3 +140,20 @@ def test_notices_are_in_the_tenant_default_language(user_factory, tenant, settin
     run_notices()
     assert mail.outbox[-1].subject.endswith("se configuró un segundo factor en su cuenta")
     assert "App de autenticación" in mail.outbox[-1].body and "Hola, tina:" in mail.outbox[-1].body
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("", None),
+    ("de", "de"),
+    ("de-AT", "de"),
+    ("fr, es;q=0.2, de;q=0.5", "de"),
+    ("es;q=0, de;q=0.1", "de"),
+    ("*", None),
+    ("en;q=abc, es", "es"),
+    ("x" * 500, None),
+    ("ja, zh-Hant", None),
+])
+def test_accept_language_is_read_by_quality(header, expected):
+    from config.middleware import accepted_language
+
+    assert accepted_language(header) == expected
