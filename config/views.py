@@ -17,6 +17,7 @@ from accounts.metrics import scrape_registry
 from django.template import loader
 from django.views.defaults import bad_request, page_not_found, server_error
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from django.utils.translation import gettext_lazy as _
 
 # How long a client is asked to wait after an outage answer: a database restart or a Redis
 # failover is over within seconds.
@@ -51,7 +52,7 @@ def _is_api(request) -> bool:
 
 def handler404(request, exception=None):
     if _is_api(request):
-        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+        return JsonResponse({"error": "not_found", "detail": _("Not found.")}, status=404)
     return page_not_found(request, exception)
 
 
@@ -62,7 +63,7 @@ def handler500(request):
     if _outage_behind(sys.exc_info()[1]):
         return service_unavailable(api=_is_api(request))
     if _is_api(request):
-        return JsonResponse({"error": "server_error", "detail": "Something went wrong on our side."}, status=500)
+        return JsonResponse({"error": "server_error", "detail": _("Something went wrong on our side.")}, status=500)
     return server_error(request)
 
 
@@ -71,7 +72,7 @@ def service_unavailable(*, api: bool) -> HttpResponse:
     request so no context processor reaches for the session, the user or the database."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if api:
-        body = {"error": "service_unavailable", "detail": "The service is briefly unavailable. Try again shortly."}
+        body = {"error": "service_unavailable", "detail": _("The service is briefly unavailable. Try again shortly.")}
         return JsonResponse(body, status=503, headers=headers)
     return HttpResponse(loader.render_to_string("503.html"), status=503, headers=headers)
 
@@ -80,7 +81,7 @@ def handler400(request, exception=None):
     if _outage_behind(exception):
         return service_unavailable(api=_is_api(request))
     if _is_api(request):
-        return JsonResponse({"error": "bad_request", "detail": "The request could not be understood."}, status=400)
+        return JsonResponse({"error": "bad_request", "detail": _("The request could not be understood.")}, status=400)
     return bad_request(request, exception)
 
 

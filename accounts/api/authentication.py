@@ -11,6 +11,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.selectors import user_get_or_none
 from tenants.models import Tenant
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantJWTAuthentication(JWTAuthentication):
@@ -20,20 +21,20 @@ class TenantJWTAuthentication(JWTAuthentication):
             return None
         raw = self.get_raw_token(header)
         if raw is None:
-            raise exceptions.AuthenticationFailed("Send the access token as 'Authorization: Bearer <token>'.", code="invalid_token")
+            raise exceptions.AuthenticationFailed(_("Send the access token as 'Authorization: Bearer <token>'."), code="invalid_token")
         try:
             token = self.get_validated_token(raw)
         except (InvalidToken, TokenError):
-            raise exceptions.AuthenticationFailed("The access token is invalid or expired.", code="invalid_token") from None
+            raise exceptions.AuthenticationFailed(_("The access token is invalid or expired."), code="invalid_token") from None
         context = request.parser_context or {}
         tenant_id = context.get("kwargs", {}).get("tenant_id")
         if not tenant_id or token.get("tid") != tenant_id:
-            raise exceptions.AuthenticationFailed("This token is not valid for this tenant.", code="invalid_token")
+            raise exceptions.AuthenticationFailed(_("This token is not valid for this tenant."), code="invalid_token")
         # The API's views resolve the URL's tenant before authenticating (404 when unknown).
         tenant = getattr(context.get("view"), "tenant", None) or Tenant.objects.filter(pk=tenant_id).first()
         user = user_get_or_none(tenant=tenant, user_id=token.get("sub")) if tenant else None
         if user is None or not user.is_active:
-            raise exceptions.AuthenticationFailed("The user of this token does not exist or is inactive.", code="invalid_token")
+            raise exceptions.AuthenticationFailed(_("The user of this token does not exist or is inactive."), code="invalid_token")
         return user, token
 
     def authenticate_header(self, request):

@@ -88,7 +88,7 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = _from_django(exc)
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound("Not found.")
+        exc = exceptions.NotFound(_("Not found."))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
@@ -104,7 +104,7 @@ def exception_handler(exc, context):
         fields = _fields(exc.detail)
         code = "username_taken" if _has_code(exc, "username_taken") else "invalid_request"
         status_code = status.HTTP_409_CONFLICT if code == "username_taken" else exc.status_code
-        detail = "That username is already taken in this tenant." if code == "username_taken" else "The request has invalid fields."
+        detail = _("That username is already taken in this tenant.") if code == "username_taken" else _("The request has invalid fields.")
         return Response(error_body(code, detail, fields), status=status_code, headers=headers)
     code = _code_of(exc)
     return Response(error_body(code, _flatten(exc.detail)[0]), status=exc.status_code, headers=headers)

@@ -14,6 +14,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.settings import api_settings
 
 from accounts.api.errors import PayloadTooLarge
+from django.utils.translation import gettext_lazy as _
 
 
 class LimitedJSONParser(BaseParser):
@@ -36,13 +37,13 @@ class LimitedJSONParser(BaseParser):
         try:
             text = codecs.decode(raw, encoding)
         except (UnicodeDecodeError, LookupError):
-            raise ParseError("The request body is not valid UTF-8.") from None
+            raise ParseError(_("The request body is not valid UTF-8.")) from None
         try:
             return json.loads(
                 text, parse_constant=_refuse_constant if api_settings.STRICT_JSON else None
             )
         except (ValueError, RecursionError):
-            raise ParseError("The request body is not valid JSON.") from None
+            raise ParseError(_("The request body is not valid JSON.")) from None
 
 
 def _refuse_constant(name: str):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "Must be a string."}
+    default_error_messages = {"invalid": _("Must be a string.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -39,7 +39,7 @@ class UsernameInputField(StrictCharField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": _("Must be true or false.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, bool):
@@ -48,7 +48,7 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    default_error_messages = {"invalid": "Must be a whole number."}
+    default_error_messages = {"invalid": _("Must be a whole number.")}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):

@@ -227,10 +227,10 @@ class IsTenantAdmin(BasePermission):
     def has_permission(self, request, view):
         user = request.user
         if not user.is_tenant_admin:
-            raise PermissionDenied("Only an admin of this tenant may do this.", code="forbidden")
+            raise PermissionDenied(_("Only an admin of this tenant may do this."), code="forbidden")
         amr = request.auth.get("amr") if request.auth is not None else None
         if user.needs_second_factor and not (isinstance(amr, list) and "mfa" in amr):
-            raise PermissionDenied("Sign in with your second factor to do this.", code="forbidden")
+            raise PermissionDenied(_("Sign in with your second factor to do this."), code="forbidden")
         return True
 
 
