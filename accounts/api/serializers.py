@@ -128,7 +128,7 @@ class ForgotResultSerializer(serializers.Serializer):
 
 
 class ResetInput(InputSerializer):
-    token = StrictCharField(max_length=200, trim_whitespace=False, help_text="The last part of the emailed link `/tenant/ID/password/reset/TOKEN/`.")
+    token = StrictCharField(max_length=1024, allow_blank=True, trim_whitespace=False, help_text="The last part of the emailed link `/tenant/ID/password/reset/TOKEN/`.")
     newPassword = _new_password_field(source="new_password", help_text="Must pass the tenant's password rules.")
 
 
