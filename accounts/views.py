@@ -121,10 +121,6 @@ class OperatorSignInView(FormView):
 
 # --- password self-service (flows.password) ---------------------------------------------------
 
-RESET_SESSION_KEY = "gatehouse_reset_token"
-RESET_URL_TOKEN = "set-password"  # stands for the token kept in the session (as Django's reset view does)
-
-
 @method_decorator([never_cache, sensitive_post_parameters("login")], name="dispatch")
 class PasswordForgotView(RateLimitedPostMixin, TenantMixin, FormView):
     """The same page answers every request, whether or not an account matches."""
@@ -140,29 +136,24 @@ class PasswordForgotView(RateLimitedPostMixin, TenantMixin, FormView):
 
 @method_decorator([never_cache, sensitive_post_parameters("new_password1", "new_password2")], name="dispatch")
 class PasswordResetView(RateLimitedPostMixin, TenantMixin, FormView):
-    """``password/reset/TOKEN/``: a valid link's token moves into the session and the browser
-    goes on to ``password/reset/set-password/``, so the token leaves the address bar and is
-    sent in no Referer (Django's ``PasswordResetConfirmView`` does the same). A POST to the
-    link itself works too. A bad link, whatever is wrong with it, gets one page offering a
-    new one (200: Django logs the path of every 4xx, and this path holds the token)."""
+    """``password/reset/TOKEN/``: the new password, twice. A bad link, whatever is wrong with
+    it, gets one page offering a new one (200: Django logs the path of every 4xx). The token
+    is kept out of logs (``config.logging.redact``, gunicorn's ``RedactingLogger``), out of the
+    session and the database, and out of Referer headers (``Referrer-Policy: no-referrer``)."""
 
     template_name = "accounts/password_reset.html"
     form_class = NewPasswordForm
 
     def dispatch(self, request, *args, **kwargs):
-        from_url = kwargs["token"] != RESET_URL_TOKEN
-        self.token = kwargs["token"] if from_url else request.session.get(RESET_SESSION_KEY, "")
-        if request.method == "POST":
-            return super().dispatch(request, *args, **kwargs)
-        if reset_token_user(tenant=self.tenant, token=self.token) is None:
-            return self.invalid_link()
-        if from_url:
-            request.session[RESET_SESSION_KEY] = self.token
-            return redirect("accounts:password-reset", tenant_id=self.tenant.id, token=RESET_URL_TOKEN)
-        return super().dispatch(request, *args, **kwargs)
+        self.token = kwargs["token"]
+        if request.method != "POST" and reset_token_user(tenant=self.tenant, token=self.token) is None:
+            response = self.invalid_link()
+        else:
+            response = super().dispatch(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
 
     def invalid_link(self):
-        self.request.session.pop(RESET_SESSION_KEY, None)
         return render(self.request, "accounts/password_reset_invalid.html", {"tenant": self.tenant})
 
     def get_context_data(self, **kwargs):
@@ -177,7 +168,6 @@ class PasswordResetView(RateLimitedPostMixin, TenantMixin, FormView):
         except ValidationError as exc:
             form.add_service_error(exc)
             return self.form_invalid(form)
-        self.request.session.pop(RESET_SESSION_KEY, None)
         messages.success(self.request, _("Your new password is set. Sign in with it, then with your second factor if you have one."))
         return redirect("accounts:login", tenant_id=self.tenant.id)
 
