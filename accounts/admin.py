@@ -78,6 +78,19 @@ class UserAddForm(BaseUserCreationForm):
         fields = ("username", "email", "tenant", "mfa_method", "is_tenant_admin", "is_superuser")
         field_classes = {"username": UsernameField}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].required = self.fields["password2"].required = False
+        self.fields["password1"].help_text = (
+            "Leave both empty to let the user choose their own: then send them a password reset link "
+            "(“Send password reset link” on their page). Until then they cannot sign in."
+        )
+
+    def validate_passwords(self, password1_field_name="password1", password2_field_name="password2"):
+        """Both empty: no password (the user gets in through a reset link); else Django's checks."""
+        if self.cleaned_data.get(password1_field_name) or self.cleaned_data.get(password2_field_name):
+            super().validate_passwords(password1_field_name, password2_field_name)
+
     def clean_username(self):
         return normalize_username(self.cleaned_data["username"])
 
@@ -100,7 +113,7 @@ class UserAddForm(BaseUserCreationForm):
             tenant=self.target_tenant(),
             username=data["username"],
             email=data["email"],
-            password=data["password1"],
+            password=data.get("password1") or None,
             mfa_method=data.get("mfa_method") or MfaMethod.NONE,
             is_admin=bool(data.get("is_tenant_admin")),
             is_superuser=bool(data.get("is_superuser")),
