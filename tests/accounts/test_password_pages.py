@@ -175,11 +175,17 @@ def test_the_token_is_cut_out_of_log_lines():
     import logging
 
     from config.gunicorn import RedactingLogger
-    from config.logging import OneLineFormatter, redact
+    from config.logging import JsonFormatter, OneLineFormatter, redact
 
     token = "5b7f2f6e3f0c4f0e9a517f7d2c1e9b10-cf3k2a-3c1a0b9d8e7f6a5b4c3d"
     record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Too Many Requests: %s",
                                (f"/tenant/acme/password/reset/{token}/",), None)
     assert token not in OneLineFormatter("%(message)s").format(record)
+    access = logging.LogRecord("gatehouse.access", logging.INFO, __file__, 1, "%s %s", ("GET", f"/tenant/acme/password/reset/{token}/"),
+                               None)
+    access.path = f"/tenant/acme/password/reset/{token}/"
+    access.request_id = "-"
+    line = JsonFormatter().format(access)
+    assert token not in line and "/password/reset/[redacted]/" in line
     assert redact(f'"POST /tenant/acme/password/reset/{token}/ HTTP/1.1" 302') == '"POST /tenant/acme/password/reset/[redacted]/ HTTP/1.1" 302'
     assert RedactingLogger.atoms is not None  # gunicorn.conf.py installs it
