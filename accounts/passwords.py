@@ -141,8 +141,7 @@ def reset_token_user_id(token) -> uuid.UUID | None:
 
 def reset_token_valid(user: User, token: str) -> bool:
     """Whether ``token`` (as ``reset_token_make`` makes it) is a live reset token of ``user``."""
-    head, _sep, rest = token.partition("-")
-    return reset_token_user_id(token) == user.pk and reset_tokens.check_token(user, rest)
+    return reset_token_user_id(token) == user.pk and reset_tokens.check_token(user, token.partition("-")[2])
 
 
 _STATE_SALT = "gatehouse.accounts.passwords.reset_state"
