@@ -102,6 +102,16 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             {"fields": ("email_code_ttl_seconds", "email_resend_seconds")},
         ),
         (
+            _("Passwords"),
+            {
+                "description": _(
+                    "The rules apply wherever a password is set: the reset and change pages, the API, "
+                    "this admin and the command line. A reset link's mail is also held to the resend gap above."
+                ),
+                "fields": ("password_min_length", "password_reset_ttl_seconds"),
+            },
+        ),
+        (
             _("Language and appearance"),
             {
                 "description": _("How the sign-in pages and emails look to this tenant's people."),

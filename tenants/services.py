@@ -14,6 +14,8 @@ POLICY_FIELDS = (
     "email_code_ttl_seconds",
     "email_resend_seconds",
     "issuer",
+    "password_min_length",
+    "password_reset_ttl_seconds",
     "default_language",
 )
 # How the tenant's pages look (the admin sets them; not part of the Settings API's policy).
