@@ -163,6 +163,8 @@ def test_set_up_on_the_phone_and_recovery_codes_that_survive_a_reload(browser, m
         page.goto("/tenant/acme/mfa/setup/")
         page.wait_for_url("**/tenant/acme/account/")
         assert "You are already signed in." in page.content() and "Please sign in first" not in page.content()
+        page.goto("/tenant/acme/account/password/")  # the password self-service page (issue 18) too
+        check_page(page, "password-change", shots, axe)
     finally:
         tab.close()
 
@@ -236,6 +238,14 @@ def test_sign_in_and_operator_pages_have_no_accessibility_violations(tab, main_s
     check_page(page, "login-empty", shots, axe)
     page.goto("/login/")
     check_page(page, "operator-login", shots, axe)
+    # The password self-service pages (issue 18) too.
+    page.goto("/tenant/acme/password/forgot/")
+    check_page(page, "password-forgot", shots, axe)
+    page.click("form button[type=submit]")
+    page.locator(".errors").first.wait_for()
+    check_page(page, "password-forgot-empty", shots, axe)
+    page.goto("/tenant/acme/password/reset/not-a-token/")
+    check_page(page, "password-reset-invalid", shots, axe)
 
 
 def test_the_email_code_page(tab, main_stack, mailbox, shots, axe):
