@@ -193,7 +193,7 @@ class Peer:
     def prepare(self, dbs: Databases, base_env: dict, users: int) -> None:
         ensure_venv(self.directory, self.directory / "requirements.txt")
         self.env = {**base_env, "DATABASE_URL": dbs.fresh(self.key), "DJANGO_SETTINGS_MODULE": self.settings,
-                    "PYTHONPATH": str(self.directory), "ALLAUTH_PEER_REDIS_URL": f"redis://{HOST}:6379/{REDIS_DB}"}
+                    "PYTHONPATH": f"{self.directory}:{PEER}", "ALLAUTH_PEER_REDIS_URL": f"redis://{HOST}:6379/{REDIS_DB}"}
         py = self.venv / "bin" / "python"
         run([py, "manage.py", "migrate", "--noinput", "-v0"], env=self.env, cwd=self.directory)
         seed_file = DATA / f"{self.key}.seed.json"
