@@ -95,7 +95,8 @@ async def run_wrk(plan: Plan, *, host: str, port: int, concurrency: int, spec_fi
     duration = CEILING_S
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "30s", "-s", str(SCRIPT), f"http://{host}:{port}/",
-        env={**os.environ, "BENCH_WRK_SPEC": str(spec_file)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        env={**os.environ, "BENCH_WRK_SPEC": str(spec_file)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        limit=1 << 24)  # a chain's last line carries every token it hands back
     lines = []
     loop = asyncio.get_running_loop()
     t0 = loop.time()

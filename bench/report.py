@@ -179,6 +179,24 @@ def serving_table(result: dict) -> list[str]:
     return lines
 
 
+def spreads(result: dict) -> dict:
+    """How far the groups of one system and scenario lay apart, as (max - min) / median, for CPU
+    per operation and for throughput: the median over every system and scenario, and the worst."""
+    out = {}
+    for field_ in ("cpuMsPerOpByGroup", "opsPerSByGroup"):
+        found = []
+        for name, system in result["systems"].items():
+            for key, s in system["scenarios"].items():
+                vals = [v for v in (s.get(field_) or []) if v]
+                if len(vals) >= 2:
+                    m = median_spread(vals)
+                    found.append(((m["max"] - m["min"]) / m["median"], f"{LABELS.get(key, key)} on {name}"))
+        if found:
+            found.sort()
+            out[field_] = {"median": round(found[len(found) // 2][0], 3), "worst": round(found[-1][0], 3), "worstAt": found[-1][1]}
+    return out
+
+
 def markdown(result: dict) -> str:
     m, p = result["machine"], result["parameters"]
     load = result.get("loadAverage", {})
@@ -200,6 +218,7 @@ def markdown(result: dict) -> str:
         "",
         "## Criteria", "",
         criteria_table(result["criteria"]), "",
+        *_load_note(result), "",
         "## Every scenario", "",
         *scenario_table(result), "",
     ]
@@ -242,6 +261,18 @@ def markdown(result: dict) -> str:
             out.append(f"Re-hash on sign-in ({key}): stored `{rh['before']}` became `{rh['after']}`: upgraded = {rh['upgraded']}.")
     out += ["", "![criteria: median ratio, groups' spread, target](latest.svg)", ""]
     return "\n".join(out)
+
+
+def _load_note(result: dict) -> list[str]:
+    load, sp = result.get("loadAverage", {}), spreads(result)
+    cpu, ops = sp.get("cpuMsPerOpByGroup"), sp.get("opsPerSByGroup")
+    if not cpu or not ops:
+        return []
+    return [f"Machine load: {result['machine']['cores']} cores shared with other programs; load average {load.get('start')} at the "
+            f"start, {load.get('end')} at the end. Spread of the groups, (max - min) / median over every system and scenario: "
+            f"CPU per operation {cpu['median']:.0%} (median), {cpu['worst']:.0%} at worst ({cpu['worstAt']}); throughput "
+            f"{ops['median']:.0%} (median), {ops['worst']:.0%} at worst ({ops['worstAt']}). Hence the criteria are judged on CPU "
+            "per operation, and throughput is only reported."]
 
 
 def svg(result: dict) -> str:

@@ -104,3 +104,11 @@ def test_parse_output_reads_the_scripts_json_line():
     assert got == {"ok": 3, "bad": 1, "tokens": ["t"]}
     with pytest.raises(ValueError):
         parse_output("wrk: error\n")
+
+
+def test_spreads_are_max_minus_min_over_the_median_with_the_worst_named():
+    result = {"systems": {"1k": {"scenarios": {"refresh": {"cpuMsPerOpByGroup": [4.0, 5.0, 6.0], "opsPerSByGroup": [10.0, 10.0, 40.0]},
+                                               "empty": {"cpuMsPerOpByGroup": [1.0, 1.0, 1.1], "opsPerSByGroup": [5.0, 5.0, 5.0]}}}}}
+    got = report.spreads(result)
+    assert got["cpuMsPerOpByGroup"] == {"median": 0.4, "worst": 0.4, "worstAt": "Refresh with rotation on 1k"}
+    assert got["opsPerSByGroup"]["worst"] == 3.0

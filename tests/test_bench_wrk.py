@@ -63,6 +63,15 @@ def test_a_cycle_runs_until_its_least_answers_and_seconds(server, tmp_path):
     assert got.ops >= 50 and got.errors == 0 and 1 <= got.elapsed < 10
 
 
+def test_a_chain_hands_back_hundreds_of_long_tokens(server, tmp_path):
+    port, seen = server
+    tokens = [str(10**300 + i) for i in range(300)]  # ~90 KB on wrk's last line
+    plan = Plan(expect=200, mode="chain", path="/refresh", headers={"Content-Type": "application/json"},
+                prefix='{"t": "', suffix='"}', pattern='"t"%s*:%s*"([^"]+)"', tokens=tokens, limit=5, min_s=1)
+    got = run(plan, port, tmp_path, conc=2)
+    assert len(got.tokens) >= 290
+
+
 def test_a_chain_sends_each_answers_token_next_and_hands_back_the_rest(server, tmp_path):
     port, seen = server
     plan = Plan(expect=200, mode="chain", path="/refresh", headers={"Content-Type": "application/json"},
