@@ -152,8 +152,14 @@ async def start_gatehouse(d: Dataset, dbs: Databases, totp: Totp, sink, *, servi
     chains = [d.fx["refresh"][i::1 + len(serving_models)] for i in range(1 + len(serving_models))]
     for i, serving in enumerate(["sync", *serving_models]):
         label = d.key if serving == "sync" else f"{d.key} {serving}"
+        # gunicorn reads Gatehouse's gunicorn.conf.py from ROOT (settings checked at start, metrics of all
+        # workers in one directory); granian does not, so every server gets its own metrics directory here,
+        # and all of them do the same work per request.
+        metrics = DATA / f"metrics-{d.name}-{serving}"
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
         server = Server(name=f"gatehouse-{d.name}-{serving}", venv=ROOT / ".venv", app="config.wsgi:application", cwd=ROOT,
-                        env=d.env, serving=serving)
+                        env={**d.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, serving=serving)
         await server.wait_ready("/bench/empty/")
         await warm(server, [("GET", "/bench/empty/"), ("GET", f"/tenant/{TENANT}/login/")])
         host = f"{HOST}:{server.port}"
@@ -166,7 +172,8 @@ async def start_gatehouse(d: Dataset, dbs: Databases, totp: Totp, sink, *, servi
 
 
 async def start_hash_only(base_env: dict) -> System:
-    server = Server(name="hashonly", venv=ROOT / ".venv", app="bench.hashonly:serve()", cwd=ROOT, env=base_env)
+    # started from bench/, so gunicorn does not read Gatehouse's gunicorn.conf.py: nothing but the hash
+    server = Server(name="hashonly", venv=ROOT / ".venv", app="bench.hashonly:serve()", cwd=ROOT / "bench", env=base_env)
     await server.wait_ready("/")
     await warm(server, [("GET", "/")])
     return System("hash only", server, scenarios.hash_only(f"{HOST}:{server.port}", PASSWORD), Probe(server.pids, None, redis=False))
