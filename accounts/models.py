@@ -13,6 +13,7 @@ class MfaMethod(models.TextChoices):
     NONE = "none", "None"
     TOTP = "totp", "Authenticator app"
     EMAIL = "email", "Email code"
+    WEBAUTHN = "webauthn", "Passkey or security key"
 
 
 class LockoutState(models.Model):
@@ -183,6 +184,13 @@ class AuditEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed"
         LOGOUT = "logout", "Signed out"
         REFRESH_TOKEN_REUSED = "refresh_token_reused", "Used refresh token presented again"
+        PASSKEY_ADDED = "passkey_added", "Passkey added"
+        PASSKEY_USED = "passkey_used", "Passkey used"
+        PASSKEY_REMOVED = "passkey_removed", "Passkey removed"
+        PASSKEY_CLONE_SUSPECTED = "passkey_clone_suspected", "Passkey refused: its sign count went back"
+        BROWSER_REMEMBERED = "browser_remembered", "Browser remembered"
+        REMEMBERED_BROWSER_USED = "remembered_browser_used", "Remembered browser skipped the second factor"
+        REMEMBERED_BROWSERS_FORGOTTEN = "remembered_browsers_forgotten", "Remembered browsers forgotten"
 
     id = models.BigAutoField(primary_key=True)
     # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).

@@ -9,12 +9,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.audit import RequestContext
-from accounts.models import MfaMethod, User
+from accounts.models import User
 from accounts.services import password_sign_in, sign_in_record, sign_in_tokens_issue
 from accounts.tokens import AMR_PASSWORD
 from flows import pending as pending_sign_in
-from mfa.setup import enrollment_method, enrollment_needed
+from mfa.setup import enrollment_method, enrollment_needed, first_allowed_method
 from mfa.verify import Verified, code_verify
+from mfa.webauthn import RelyingParty
 
 NEXT_SESSION_KEY = "gatehouse_next"
 
@@ -30,6 +31,12 @@ def safe_next(request, candidate: str | None) -> str | None:
 
 def account_url(tenant_id: str) -> str:
     return reverse("accounts:account", kwargs={"tenant_id": tenant_id})
+
+
+def relying_party(request, tenant) -> RelyingParty:
+    """The WebAuthn relying party of a request: its host (already checked against
+    ALLOWED_HOSTS by ``get_host``) and origin (scheme and host), named after the tenant."""
+    return RelyingParty.for_host(scheme=request.scheme, host=request.get_host(), name=tenant.effective_issuer)
 
 
 # --- the pages -------------------------------------------------------------------------------
@@ -64,6 +71,17 @@ def page_code(request, pending, user: User, code: str) -> Verified:
     )
 
 
+def page_passkey(request, pending, user: User, credential, *, name: str = "") -> Verified:
+    """Judge a passkey answer (registration or assertion) of the browser's pending sign-in,
+    on the same road as a code (``code_verify``). Raises the ``AuthFailure`` to show."""
+    ctx = RequestContext.from_request(request, channel="web")
+    return code_verify(
+        user=user, code="", enroll=pending.enroll, ctx=ctx, fingerprint=pending.fingerprint,
+        credential=credential, rp=relying_party(request, user.tenant), passkey_name=name,
+        on_success=lambda _verified: sign_in_record(user=user, ctx=ctx),
+    )
+
+
 def page_hand_off(request, tenant, user: User, *, amr: list[str]) -> HttpResponseRedirect:
     """The session hand-off of a recorded sign-in: a new session key, the ``amr`` kept, and
     the way on (a safe ``next`` or the account page)."""
@@ -92,7 +110,7 @@ def _api_password_answer(user: User, *, ctx: RequestContext) -> dict:
     step = enrollment_needed(user)
     if not step:
         return sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=ctx)
-    enroll = MfaMethod.TOTP if step == "choose" else ""
+    enroll = first_allowed_method(user.tenant) if step == "choose" else ""
     return {
         "mfaRequired": True,
         "mfaToken": pending_sign_in.token_issue(user, enroll=enroll),
@@ -101,12 +119,14 @@ def _api_password_answer(user: User, *, ctx: RequestContext) -> dict:
     }
 
 
-def api_code(pending, user: User, code: str, *, ctx: RequestContext) -> dict:
-    """Judge a code of an API sign-in; when it is right, the tokens are issued in the same
-    commit (plus the recovery codes when it finished the app's set-up)."""
+def api_code(pending, user: User, code: str = "", *, ctx: RequestContext, credential=None, rp: RelyingParty | None = None) -> dict:
+    """Judge a code (or a passkey answer, ``credential``, with the request's ``rp``) of an API
+    sign-in; when it is right, the tokens are issued in the same commit (plus the recovery
+    codes when it finished the set-up of the app or of a first passkey)."""
+    passkey = credential is not None
     result = code_verify(
-        user=user, code=code, enroll=enrollment_method(user=user, enroll=pending.enroll), ctx=ctx,
-        fingerprint=pending.fingerprint,
+        user=user, code=code, enroll=enrollment_method(user=user, enroll=pending.enroll, passkey=passkey), ctx=ctx,
+        fingerprint=pending.fingerprint, credential=credential, rp=rp,
         on_success=lambda verified: sign_in_tokens_issue(user=user, amr=verified.amr, ctx=ctx),
     )
     body = result.handoff

@@ -4,6 +4,7 @@ import time
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView
 
@@ -12,10 +13,11 @@ from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
 from accounts.ratelimit import RateLimitedPostMixin
 from flows import pending as pending_sign_in
-from flows.signin import page_code, page_continue, page_hand_off
-from mfa import totp
+from flows.signin import page_code, page_continue, page_hand_off, page_passkey, relying_party
+from mfa import totp, webauthn
 from mfa.email_codes import email_code_send, mask_email
-from mfa.forms import ChooseForm, CodeForm
+from mfa.forms import ChooseForm, CodeForm, PasskeyForm
+from mfa.passkeys import webauthn_options
 from mfa.setup import enrollment_needed, totp_device_begin, totp_provisioning
 from tenants.mixins import TenantMixin
 
@@ -44,11 +46,32 @@ class PendingStepMixin(TenantMixin):
             form.add_error("code", as_validation_error(exc))
             return None
 
+    def method(self) -> str:
+        return self.pending.enroll or self.user.mfa_method
+
+    def verify_passkey(self, form):
+        """Judge the form's passkey answer (``flows.signin.page_passkey``); on refusal the
+        reason goes on the form."""
+        try:
+            return page_passkey(self.request, self.pending, self.user, form.cleaned_data["credential"], name=form.cleaned_data.get("name", ""))
+        except AuthFailure as exc:
+            form.add_error(None, as_validation_error(exc))
+            return None
+
+    def passkey_context(self, form, *, register: bool) -> dict:
+        """The options of a new ceremony (a fresh challenge, bound to this pending sign-in)."""
+        options = webauthn_options(user=self.user, binding=self.pending.fingerprint, rp=relying_party(self.request, self.tenant), register=register)
+        errors = [*form.non_field_errors(), *form.errors.get("credential", [])] if form is not None and form.is_bound else []
+        return {"options": options, "passkey_errors": errors, "autostart": self.request.method == "GET"}
+
 
 class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "choose"
     template_name = "mfa/choose.html"
     form_class = ChooseForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "tenant": self.tenant}
 
     def form_valid(self, form):
         self.pending.enroll = form.cleaned_data["method"]
@@ -57,19 +80,39 @@ class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
 
 
 class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
+    """Set-up of the method of a pending sign-in: the authenticator app (QR code and a first
+    code) or a first passkey (registered in the browser); then the recovery codes, once."""
+
     step = "setup"
     template_name = "mfa/setup.html"
-    form_class = CodeForm
+
+    def passkey(self) -> bool:
+        return self.method() == MfaMethod.WEBAUTHN
+
+    def get_template_names(self):
+        return ["mfa/passkey_setup.html"] if self.passkey() else [self.template_name]
+
+    def get_form_class(self):
+        return PasskeyForm if self.passkey() else CodeForm
+
+    def get_initial(self):
+        return {"name": webauthn.default_name(self.request.META.get("HTTP_USER_AGENT", ""))} if self.passkey() else {}
 
     def get(self, request, *args, **kwargs):
-        self.secret = totp_device_begin(user=self.user)  # the app row is made here, not while rendering
+        if not self.passkey():
+            self.secret = totp_device_begin(user=self.user)  # the app row is made here, not while rendering
         return super().get(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        self.secret = totp_device_begin(user=self.user)  # the same secret, unless an admin reset it meanwhile
+        if not self.passkey():
+            self.secret = totp_device_begin(user=self.user)  # the same secret, unless an admin reset it meanwhile
         return super().form_invalid(form)
 
     def get_context_data(self, **kwargs):
+        if self.passkey():
+            form = kwargs.setdefault("form", self.get_form())
+            context = {**self.passkey_context(form, register=True), "autostart": False}  # a name first, then the prompt
+            return super().get_context_data(name_field=form["name"], host=self.request.get_host(), **context, **kwargs)
         provisioning = totp_provisioning(user=self.user, secret=self.secret)
         return super().get_context_data(
             qr_svg=provisioning["qrSvg"],
@@ -80,7 +123,7 @@ class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
         )
 
     def form_valid(self, form):
-        result = self.verify_code(form)
+        result = self.verify_passkey(form) if self.passkey() else self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
         # page_hand_off resolves where to go next (a safe ?next= or the account page); the
@@ -89,7 +132,7 @@ class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
         return render(
             self.request,
             "mfa/recovery_codes.html",
-            {"tenant": self.tenant, "codes": result.recovery_codes or [], "continue_url": response.url},
+            {"tenant": self.tenant, "codes": result.recovery_codes or [], "continue_url": response.url, "passkey": self.passkey()},
         )
 
 
@@ -97,11 +140,11 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "verify"
     template_name = "mfa/verify.html"
 
-    def method(self) -> str:
-        return self.pending.enroll or self.user.mfa_method
-
     def get_form(self, form_class=None):
-        return CodeForm(**self.get_form_kwargs(), allow_recovery=self.method() == MfaMethod.TOTP)
+        return CodeForm(**self.get_form_kwargs(), allow_recovery=self.method() in (MfaMethod.TOTP, MfaMethod.WEBAUTHN))
+
+    def passkey_answer(self) -> bool:
+        return self.method() == MfaMethod.WEBAUTHN and "credential" in self.request.POST
 
     def get(self, request, *args, **kwargs):
         if self.method() == MfaMethod.EMAIL and not self.pending.email_sent_at:
@@ -112,6 +155,15 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
         if request.POST.get("action") == "resend" and self.method() == MfaMethod.EMAIL:
             self._send(announce=True)
             return redirect("mfa:verify", tenant_id=self.tenant.id)
+        if self.passkey_answer():
+            form = PasskeyForm(data=request.POST)
+            if not form.is_valid():
+                form = PasskeyForm(data={"credential": "{}"})
+                form.is_valid()
+            result = self.verify_passkey(form)
+            if result is None:
+                return self.render_to_response(self.get_context_data(form=self.get_form(), passkey_form=form))
+            return self.signed_in(result)
         return super().post(request, *args, **kwargs)
 
     def _send(self, *, announce: bool) -> None:
@@ -126,14 +178,19 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
             messages.success(self.request, f"We sent a new code to {mask_email(self.user.email)}.")
 
     def get_context_data(self, **kwargs):
+        passkey = self.passkey_context(kwargs.pop("passkey_form", None), register=False) if self.method() == MfaMethod.WEBAUTHN else {}
         return super().get_context_data(
-            method=self.method(), masked_email=mask_email(self.user.email), email_sent=bool(self.pending.email_sent_at), **kwargs
+            method=self.method(), masked_email=mask_email(self.user.email), email_sent=bool(self.pending.email_sent_at),
+            **passkey, **kwargs,
         )
 
     def form_valid(self, form):
         result = self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
+        return self.signed_in(result)
+
+    def signed_in(self, result):
         if result.used_recovery_code:
-            messages.warning(self.request, "You signed in with a recovery code. It cannot be used again.")
+            messages.warning(self.request, _("You signed in with a recovery code. It cannot be used again."))
         return page_hand_off(self.request, self.tenant, self.user, amr=result.amr)

@@ -13,6 +13,8 @@ POLICY_FIELDS = (
     "email_code_ttl_seconds",
     "email_resend_seconds",
     "issuer",
+    "allowed_methods",
+    "remember_device_days",
 )
 
 

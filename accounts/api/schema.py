@@ -31,6 +31,7 @@ from accounts.api.serializers import (
     UserUpdateInput,
     VerifyInput,
     VerifyResultSerializer,
+    WebAuthnOptionsSerializer,
 )
 
 
@@ -258,15 +259,53 @@ email_send = extend_schema_view(
     )
 )
 
+webauthn_options = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_webauthn_options",
+        summary="Begin a passkey ceremony",
+        description=(
+            "For passkey users (`mfaMethod: \"webauthn\"`), or a user who must choose a method and picks "
+            "passkeys. While the account has no passkey the answer is creation options "
+            "(`navigator.credentials.create`); otherwise request options (`navigator.credentials.get`). "
+            "The relying party id is the host this call was made to, the origin its scheme and host. "
+            "Send the browser's answer as `credential` to `auth/mfa/verify`. Each call makes a new "
+            "challenge: single use, valid 5 minutes, bound to this sign-in."
+        ),
+        request=MfaTokenInput,
+        answer={
+            200: _answer(
+                WebAuthnOptionsSerializer,
+                {
+                    "Request options": {
+                        "publicKey": {
+                            "challenge": "dGhpcyBpcyBhIHJhbmRvbSBjaGFsbGVuZ2UgLi4uLi4",
+                            "rpId": "auth.example.com",
+                            "allowCredentials": [{"type": "public-key", "id": "n2Wm3M5xQ0a8"}],
+                            "userVerification": "preferred",
+                            "timeout": 300000,
+                        }
+                    }
+                },
+            )
+        },
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "wrong_mfa_method", *SIGN_IN_LIMITS),
+    )
+)
+
 verify = extend_schema_view(
     post=_operation(
         tags=AUTH_TAG,
         operation_id="auth_verify",
         summary="Give the second factor and receive tokens",
         description=(
-            "A six-digit code from the app or the email (spaces ignored), or an unused recovery code. "
-            "A wrong code counts towards the lockout (`attemptsRemaining`). When the code finished "
-            "setting up the app, the answer also holds the ten recovery codes, shown only this once."
+            "A six-digit code from the app or the email (spaces ignored), or an unused recovery code; or, "
+            "for passkeys, `credential`: the browser's answer to the options of `auth/mfa/webauthn/options`. "
+            "A wrong code or a refused passkey answer (malformed, replayed, wrong origin or RP id, unknown "
+            "credential, expired challenge, a sign count going back) counts towards the lockout "
+            "(`attemptsRemaining`). When this finished setting up the app or a first passkey, the answer "
+            "also holds the ten recovery codes, shown only this once. With `rememberDevice: true` where the "
+            "tenant's `rememberDeviceDays` is above 0, the answer holds a `deviceToken` for `auth/login`."
         ),
         request=VerifyInput,
         answer={
@@ -276,7 +315,16 @@ verify = extend_schema_view(
             )
         },
         errors=(*BODY_ERRORS, "invalid_mfa_token", "invalid_code", "code_already_used", "locked_out", *SIGN_IN_LIMITS),
-        examples={"Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"}},
+        examples={
+            "Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"},
+            "Verify a passkey": {
+                "mfaToken": "eyJ1c2VyX2lkIjoi…",
+                "credential": {
+                    "id": "n2Wm3M5xQ0a8", "rawId": "n2Wm3M5xQ0a8", "type": "public-key",
+                    "response": {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Ii4uLn0", "authenticatorData": "SZYN5Y…", "signature": "MEUCIQ…"},
+                },
+            },
+        },
     )
 )
 
