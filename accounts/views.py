@@ -9,13 +9,15 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
 
 from accounts.audit import RequestContext
+from accounts.models import MfaMethod
 from accounts.forms import SignInForm, OperatorTenantForm
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.services import sign_out_record
 from flows import pending as pending_sign_in
 from flows.signin import account_url, page_password_passed, safe_next
+from mfa.passkeys import passkey_list
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
-from mfa.setup import totp_confirmed
+from mfa.setup import mfa_enrolled, totp_confirmed
 from tenants.mixins import TenantMixin
 from tenants.selectors import tenant_exists
 
@@ -63,13 +65,16 @@ class AccountView(TenantMixin, TemplateView):
         return super().get_context_data(
             user=user,
             totp_confirmed=totp_confirmed(user),
+            uses_recovery_codes=user.mfa_method in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) and mfa_enrolled(user),
+            passkeys=list(passkey_list(user=user)),
             recovery_left=recovery_codes_left(user=user),
             amr=self.request.session.get(pending_sign_in.AMR_SESSION_KEY, []),
             **kwargs,
         )
 
     def post(self, request, *args, **kwargs):
-        if request.POST.get("action") != "regenerate-recovery-codes" or not totp_confirmed(request.user):
+        user = request.user
+        if request.POST.get("action") != "regenerate-recovery-codes" or user.mfa_method not in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) or not mfa_enrolled(user):
             messages.error(request, "That action is not available.")
             return redirect("accounts:account", tenant_id=self.tenant.id)
         codes = recovery_codes_replace(user=request.user, ctx=RequestContext.from_request(request, channel="web"))

@@ -8,4 +8,6 @@ urlpatterns = [
     path("mfa/setup/", views.SetupView.as_view(), name="setup"),
     path("mfa/choose/", views.ChooseView.as_view(), name="choose"),
     path("mfa/verify/", views.VerifyView.as_view(), name="verify"),
+    path("account/passkeys/add/", views.PasskeyAddView.as_view(), name="passkey-add"),
+    path("account/passkeys/<int:passkey_id>/remove/", views.PasskeyRemoveView.as_view(), name="passkey-remove"),
 ]

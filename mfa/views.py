@@ -6,8 +6,10 @@ from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.generic import FormView
+from django.utils.crypto import salted_hmac
+from django.views.generic import FormView, View
 
+from accounts.audit import RequestContext
 from accounts.errors import AuthFailure
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
@@ -17,7 +19,7 @@ from flows.signin import page_code, page_continue, page_hand_off, page_passkey, 
 from mfa import totp, webauthn
 from mfa.email_codes import email_code_send, mask_email
 from mfa.forms import ChooseForm, CodeForm, PasskeyForm
-from mfa.passkeys import webauthn_options
+from mfa.passkeys import PasskeyRefused, passkey_register, passkey_remove, webauthn_options
 from mfa.setup import enrollment_needed, totp_device_begin, totp_provisioning
 from tenants.mixins import TenantMixin
 
@@ -194,3 +196,73 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
         if result.used_recovery_code:
             messages.warning(self.request, _("You signed in with a recovery code. It cannot be used again."))
         return page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
+
+
+# --- the account page's passkeys (signed in) ---------------------------------------------------
+
+class SignedInMixin(TenantMixin):
+    """Only for a person signed in to this tenant; others go to the sign-in page."""
+
+    def dispatch(self, request, *args, **kwargs):
+        user = request.user
+        if not (user.is_authenticated and user.tenant_id == self.tenant.id):
+            return redirect("accounts:login", tenant_id=self.tenant.id)
+        return super().dispatch(request, *args, **kwargs)
+
+
+def session_binding(request) -> str:
+    """What a passkey added on the account page is bound to: this signed-in session."""
+    return salted_hmac("gatehouse.mfa.passkey-add", request.session.session_key or "", algorithm="sha256").hexdigest()
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasskeyAddView(SignedInMixin, FormView):
+    """Add another passkey (users whose method is passkeys, where the tenant allows them)."""
+
+    template_name = "mfa/passkey_add.html"
+    form_class = PasskeyForm
+
+    def dispatch(self, request, *args, **kwargs):
+        user = request.user
+        if user.is_authenticated and (user.mfa_method != MfaMethod.WEBAUTHN or not self.tenant.allows(MfaMethod.WEBAUTHN)):
+            messages.error(request, _("Passkeys are not your second factor."))
+            return redirect("accounts:account", tenant_id=self.tenant.id)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"name": webauthn.default_name(self.request.META.get("HTTP_USER_AGENT", ""))}
+
+    def get_context_data(self, **kwargs):
+        form = kwargs.setdefault("form", self.get_form())
+        options = webauthn_options(
+            user=self.request.user, binding=session_binding(self.request), rp=relying_party(self.request, self.tenant), register=True
+        )
+        errors = [*form.non_field_errors(), *form.errors.get("credential", [])] if form.is_bound else []
+        return super().get_context_data(options=options, passkey_errors=errors, name_field=form["name"], **kwargs)
+
+    def form_valid(self, form):
+        try:
+            passkey_register(
+                user=self.request.user, credential=form.cleaned_data["credential"], name=form.cleaned_data["name"],
+                binding=session_binding(self.request), rp=relying_party(self.request, self.tenant),
+                ctx=RequestContext.from_request(self.request, channel="web"),
+            )
+        except webauthn.CredentialRefused:
+            form.add_error(None, _("The passkey could not be added. Please try again."))
+            return self.form_invalid(form)
+        messages.success(self.request, _("Your new passkey is ready."))
+        return redirect("accounts:account", tenant_id=self.tenant.id)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasskeyRemoveView(SignedInMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        try:
+            passkey_remove(user=request.user, passkey_id=kwargs["passkey_id"], ctx=RequestContext.from_request(request, channel="web"))
+        except PasskeyRefused as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The passkey was removed."))
+        return redirect("accounts:account", tenant_id=self.tenant.id)

@@ -258,3 +258,48 @@ def test_page_refuses_a_bad_answer_and_counts_it(client, passkey_user):
     # The page made a new challenge; the old options' challenge still answers once.
     response = client.post(verify_url("acme"), {"credential": json.dumps(authenticator.get(page_options(page)))})
     assert response.status_code == HTTPStatus.FOUND
+
+
+def test_account_page_adds_and_removes_passkeys_never_the_last(client, passkey_user):
+    first = SoftAuthenticator()
+    password_step(client, "acme", "pat")
+    page = client.get(setup_url("acme"))
+    client.post(setup_url("acme"), {"credential": json.dumps(first.create(page_options(page))), "name": "Laptop"})
+    only = WebAuthnCredential.objects.get(user=passkey_user)
+    response = client.post(f"/tenant/acme/account/passkeys/{only.pk}/remove/")
+    assert response.status_code == HTTPStatus.FOUND and WebAuthnCredential.objects.filter(user=passkey_user).count() == 1
+
+    second = SoftAuthenticator()
+    page = client.get("/tenant/acme/account/passkeys/add/")
+    options_ = page_options(page)
+    assert [c["id"] for c in options_["publicKey"]["excludeCredentials"]] == [only.credential_id]
+    response = client.post("/tenant/acme/account/passkeys/add/", {"credential": json.dumps(second.create(options_)), "name": "Phone"})
+    assert response.status_code == HTTPStatus.FOUND
+    assert list(WebAuthnCredential.objects.filter(user=passkey_user).values_list("name", flat=True)) == ["Laptop", "Phone"]
+    response = client.post(f"/tenant/acme/account/passkeys/{only.pk}/remove/")
+    assert list(WebAuthnCredential.objects.filter(user=passkey_user).values_list("name", flat=True)) == ["Phone"]
+    assert Kind.PASSKEY_REMOVED in kinds(passkey_user)
+    account = client.get(account_url("acme"))
+    assert b"Phone" in account.content and b"Laptop" not in account.content
+
+
+def test_account_add_refuses_a_replayed_answer(client, passkey_user):
+    authenticator, _ = register(client, passkey_user)
+    password_step(client, "acme", "pat")
+    page = client.get(verify_url("acme"))
+    client.post(verify_url("acme"), {"credential": json.dumps(authenticator.get(page_options(page)))})
+    page = client.get("/tenant/acme/account/passkeys/add/")
+    answer = json.dumps(SoftAuthenticator().create(page_options(page)))
+    assert client.post("/tenant/acme/account/passkeys/add/", {"credential": answer, "name": "A"}).status_code == HTTPStatus.FOUND
+    again = client.post("/tenant/acme/account/passkeys/add/", {"credential": answer, "name": "B"})
+    assert again.status_code == HTTPStatus.OK and b"could not be added" in again.content
+    assert WebAuthnCredential.objects.filter(user=passkey_user).count() == 2
+
+
+def test_other_users_passkey_cannot_be_removed(client, passkey_user, user_factory):
+    register(client, passkey_user)
+    theirs = WebAuthnCredential.objects.get(user=passkey_user)
+    intruder = user_factory("ivan")
+    password_step(client, "acme", "ivan")
+    client.post(f"/tenant/acme/account/passkeys/{theirs.pk}/remove/")
+    assert WebAuthnCredential.objects.filter(pk=theirs.pk).exists()
