@@ -515,6 +515,10 @@ def _main_roster() -> list[list[str]]:
         ["create_tenant", "apifuzz", "--name", "API Fuzz", "--password-max-attempts", "100", "--mfa-max-attempts", "100"],
         # Only test_fuzz_pages signs in here: its wrong codes must neither lock it early nor lock a user of another test.
         ["create_tenant", "pagefuzz", "--name", "Page Fuzz", "--mfa-required", "--mfa-max-attempts", "100"],
+        ["create_tenant", "keys", "--name", "Keys Inc"],
+        ["create_user", "keys", "wendy", "--email", "wendy@example.com", "--password", p, "--mfa", "webauthn"],
+        ["create_user", "keys", "walt", "--email", "walt@example.com", "--password", p, "--mfa", "webauthn"],
+        ["create_user", "keys", "kadmin", "--email", "kadmin@example.com", "--password", p, "--admin"],
         ["create_user", "acme", "tina", "--email", "tina@example.com", "--password", p, "--mfa", "totp"],
         ["create_user", "acme", "emma", "--email", "emma@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "acme", "nora", "--email", "nora@example.com", "--password", p],
