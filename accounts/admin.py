@@ -51,10 +51,15 @@ from accounts.selectors import audit_events_seen_by, normalize_username, user_ge
 from accounts.services import user_create, user_delete, user_set_password, user_unlock, user_update, username_taken
 from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
-from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, with_totp_confirmed
+from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, passkey_count, with_totp_confirmed
 from tenants.admin import TenantScopedAdminMixin, is_operator
 
 # --- users: forms ---------------------------------------------------------------------------
+
+def offer_allowed_methods(field, tenant, *, keep: str = "") -> None:
+    """Offer ``none`` and the second factors ``tenant`` allows (and ``keep``, the current value)."""
+    field.choices = [(v, label) for v, label in field.choices if v in ("", MfaMethod.NONE, keep) or tenant.allows(v)]
+
 
 class UserAddForm(BaseUserCreationForm):
     """Django's user-creation form (password typed twice, Django's password validators), saved
@@ -80,7 +85,15 @@ class UserAddForm(BaseUserCreationForm):
         tenant, username = self.target_tenant(), data.get("username")
         if tenant is not None and username and user_get_by_username(tenant=tenant, username=username):
             self.add_error(None, username_taken())
+        method = data.get("mfa_method")
+        if tenant is not None and method and method != MfaMethod.NONE and not tenant.allows(method):
+            self.add_error("mfa_method", "This tenant does not allow that second factor.")
         return data
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.forced_tenant is not None and "mfa_method" in self.fields:
+            offer_allowed_methods(self.fields["mfa_method"], self.forced_tenant)
 
     def save(self, commit=True):
         """Creates the user (whatever ``commit`` says: the service is the one place users are made)."""
@@ -109,12 +122,20 @@ class UserChangeForm(forms.ModelForm):
     def clean_username(self):
         return normalize_username(self.cleaned_data["username"])
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "mfa_method" in self.fields:
+            offer_allowed_methods(self.fields["mfa_method"], self.instance.tenant, keep=self.instance.mfa_method)
+
     def clean(self):
         data = super().clean()
         username = data.get("username")
         holder = username and user_get_by_username(tenant=self.instance.tenant, username=username)
         if holder and holder.pk != self.instance.pk:
             self.add_error(None, username_taken())
+        method = data.get("mfa_method")
+        if method and method != self.instance.mfa_method and method != MfaMethod.NONE and not self.instance.tenant.allows(method):
+            self.add_error("mfa_method", "This tenant does not allow that second factor.")
         return data
 
 
@@ -226,7 +247,7 @@ def _names(users) -> str:
 class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserAddForm
-    list_display = ("username", "email", "mfa_method", "mfa_enrolled", "locked", "is_tenant_admin", "is_active", "last_login")
+    list_display = ("username", "email", "mfa_method", "mfa_enrolled", "passkeys", "locked", "is_tenant_admin", "is_active", "last_login")
     list_filter = ("mfa_method", EnrolledFilter, LockedFilter, "is_tenant_admin", "is_active")
     search_fields = ("username", "email")
     ordering = ("tenant_id", "username")
@@ -235,6 +256,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     mfa_status_fields = (
         "mfa_enrolled",
         "authenticator_app",
+        "passkeys",
         "recovery_codes_left",
         "locked_until",
         "failed_password_count",
@@ -292,6 +314,10 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     @admin.display(boolean=True, description="MFA enrolled")
     def mfa_enrolled(self, obj):
         return mfa_enrolled(obj)
+
+    @admin.display(description="passkeys")
+    def passkeys(self, obj):
+        return passkey_count(obj)
 
     @admin.display(description="authenticator app")
     def authenticator_app(self, obj):

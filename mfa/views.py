@@ -75,6 +75,9 @@ class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "tenant": self.tenant}
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(method_removed=self.user.mfa_method != MfaMethod.NONE, **kwargs)
+
     def form_valid(self, form):
         self.pending.enroll = form.cleaned_data["method"]
         pending_sign_in.session_save(self.request, self.pending)

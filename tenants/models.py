@@ -133,8 +133,8 @@ class Tenant(models.Model):
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(90)],
         help_text=(
-            "After the second factor, people may tick \"Remember this browser\" and skip the second "
-            "factor on that browser for this many days. 0 turns it off. 0–90."
+            "After the second factor, people may ask to have their browser remembered and skip the "
+            "second factor on that browser for this many days. 0 turns it off. 0–90."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the tenant was created.")

@@ -20,6 +20,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tenant',
             name='remember_device_days',
-            field=models.PositiveSmallIntegerField(default=0, help_text='After the second factor, people may tick "Remember this browser" and skip the second factor on that browser for this many days. 0 turns it off. 0–90.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(90)], verbose_name='remember browsers for (days)'),
+            field=models.PositiveSmallIntegerField(default=0, help_text='After the second factor, people may ask to have their browser remembered and skip the second factor on that browser for this many days. 0 turns it off. 0–90.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(90)], verbose_name='remember browsers for (days)'),
         ),
     ]

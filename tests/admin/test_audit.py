@@ -10,11 +10,13 @@ from django.test import Client
 from accounts.models import AuditEvent, MfaMethod
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa import totp
+from mfa.models import WebAuthnCredential
 from mfa.recovery_codes import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import code_now, logout_url, manual_key, password_step, setup_url, verify_url
 from tests.admin.conftest import signed_in_client
 from tests.conftest import confirm_totp
+from tests.mfa.soft_authenticator import SoftAuthenticator, page_add, page_register, page_sign_in
 
 Kind = AuditEvent.Kind
 
@@ -90,6 +92,20 @@ def trigger(kind: str, *, user_factory, tina, client_a) -> str:
         for _ in range(2):  # the second use of one refresh token
             c.post("/tenant/acme/v2/auth/token/refresh", {"refreshToken": refresh}, content_type="application/json")
         return "tina"
+    if kind in (Kind.PASSKEY_ADDED, Kind.PASSKEY_USED, Kind.PASSKEY_REMOVED, Kind.PASSKEY_CLONE_SUSPECTED):
+        user_factory("pia", mfa_method=MfaMethod.WEBAUTHN)
+        key = SoftAuthenticator()
+        page_register(c, "acme", "pia", key)
+        clone = key.clone()
+        if kind == Kind.PASSKEY_REMOVED:
+            page_add(c, "acme", SoftAuthenticator())
+            c.post(f"/tenant/acme/account/passkeys/{WebAuthnCredential.objects.filter(user__username='pia').first().pk}/remove/")
+        c.post(logout_url("acme"))
+        page_sign_in(c, "acme", "pia", key)
+        if kind == Kind.PASSKEY_CLONE_SUSPECTED:
+            c.post(logout_url("acme"))
+            page_sign_in(c, "acme", "pia", clone)
+        return "pia"
     raise AssertionError(f"no trigger for {kind}")
 
 

@@ -6,7 +6,8 @@ import pytest
 from tenants.models import Tenant
 
 POLICY = {"name": "Acme Corp", "mfa_max_attempts": 5, "password_max_attempts": 10, "lockout_seconds": 300,
-          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": ""}
+          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": "",
+          "allowed_methods": ["totp", "email", "webauthn"], "remember_device_days": 0}
 
 
 def error_codes(response) -> dict[str, list[str]]:
@@ -19,7 +20,7 @@ def test_settings_page_shows_the_whole_policy_with_help(client_a):
     assert response.status_code == HTTPStatus.OK
     page = response.content.decode()
     for field in ("mfa_max_attempts", "password_max_attempts", "lockout_seconds", "mfa_required",
-                  "email_code_ttl_seconds", "email_resend_seconds", "issuer", "name"):
+                  "email_code_ttl_seconds", "email_resend_seconds", "issuer", "name", "allowed_methods", "remember_device_days"):
         assert f'name="{field}"' in page, field
         help_text = str(Tenant._meta.get_field(field).help_text)
         assert help_text.split(".")[0].replace('"', "&quot;") in page, field
@@ -50,6 +51,9 @@ def test_settings_are_saved(client_a):
         ("issuer", "x" * 65, "max_length"),
         ("lockout_seconds", "soon", "invalid"),
         ("name", "", "required"),
+        ("allowed_methods", [], "required"),
+        ("allowed_methods", ["sms"], "invalid_choice"),
+        ("remember_device_days", 91, "max_value"),
     ],
 )
 def test_bad_values_are_refused_beside_the_field(client_a, field, value, code):

@@ -14,6 +14,8 @@ DEFAULTS = {
     "emailCodeTtlSeconds": 600,
     "emailResendSeconds": 60,
     "issuer": "Acme Corp",
+    "allowedMethods": ["totp", "email", "webauthn"],
+    "rememberDeviceDays": 0,
 }
 
 
@@ -45,6 +47,8 @@ def test_change_every_field(client, admin, admin_token):
         "emailCodeTtlSeconds": 1,
         "emailResendSeconds": 0,
         "issuer": "Acme SSO",
+        "allowedMethods": ["webauthn"],
+        "rememberDeviceDays": 90,
     }
     assert call(client, "put", v2("acme", "Settings"), new, token=admin_token).json() == new
     assert call(client, "get", v2("acme", "Settings"), token=admin_token).json() == new
@@ -87,6 +91,15 @@ def test_an_issuer_of_unicode_letters_and_spaces_is_kept(client, admin, admin_to
         ({"name": "Evil"}, "name"),
         ({"id": "evil"}, "id"),
         ({"mfa_max_attempts": 3}, "mfa_max_attempts"),
+        ({"allowedMethods": []}, "allowedMethods"),
+        ({"allowedMethods": ["sms"]}, "allowedMethods"),
+        ({"allowedMethods": ["totp", "totp"]}, "allowedMethods"),
+        ({"allowedMethods": "totp"}, "allowedMethods"),
+        ({"allowedMethods": [1]}, "allowedMethods"),
+        ({"allowedMethods": None}, "allowedMethods"),
+        ({"rememberDeviceDays": 91}, "rememberDeviceDays"),
+        ({"rememberDeviceDays": -1}, "rememberDeviceDays"),
+        ({"rememberDeviceDays": "7"}, "rememberDeviceDays"),
     ],
 )
 @pytest.mark.parametrize("method", ["put", "patch"])

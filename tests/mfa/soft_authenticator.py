@@ -72,3 +72,37 @@ class SoftAuthenticator:
 
 def options_challenge(options: dict) -> bytes:
     return websafe_decode(options["publicKey"]["challenge"])
+
+
+# --- driving the pages with Django's test client ---------------------------------------------
+
+def page_options(response) -> dict:
+    import re
+    from html import unescape
+
+    match = re.search(r'<script id="passkey-options" type="application/json">(.*?)</script>', response.content.decode(), re.S)
+    assert match, response.content.decode()[:2000]
+    return json.loads(unescape(match.group(1)))
+
+
+def page_register(client, tenant_id: str, username: str, authenticator: "SoftAuthenticator", *, name: str = "Laptop"):
+    """Password, then a first passkey on the set-up page; the recovery-codes page answers."""
+    from tests.accounts.flows import password_step, setup_url
+
+    password_step(client, tenant_id, username)
+    page = client.get(setup_url(tenant_id))
+    return client.post(setup_url(tenant_id), {"credential": json.dumps(authenticator.create(page_options(page))), "name": name})
+
+
+def page_sign_in(client, tenant_id: str, username: str, authenticator: "SoftAuthenticator"):
+    """Password, then the passkey on the code page."""
+    from tests.accounts.flows import password_step, verify_url
+
+    password_step(client, tenant_id, username)
+    page = client.get(verify_url(tenant_id))
+    return client.post(verify_url(tenant_id), {"credential": json.dumps(authenticator.get(page_options(page)))})
+
+
+def page_add(client, tenant_id: str, authenticator: "SoftAuthenticator", *, name: str = "Phone"):
+    page = client.get(f"/tenant/{tenant_id}/account/passkeys/add/")
+    return client.post(f"/tenant/{tenant_id}/account/passkeys/add/", {"credential": json.dumps(authenticator.create(page_options(page))), "name": name})
