@@ -4,6 +4,7 @@ from django.contrib.auth import logout
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
@@ -14,8 +15,9 @@ from accounts.forms import SignInForm, OperatorTenantForm
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.services import sign_out_record
 from flows import pending as pending_sign_in
-from flows.signin import account_url, page_password_passed, safe_next
+from flows.signin import account_url, page_forget_cookie, page_password_passed, safe_next
 from mfa.passkeys import passkey_list
+from mfa.remember import remembered_browser_count, remembered_browsers_forget
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
 from mfa.setup import mfa_enrolled, totp_confirmed
 from tenants.mixins import TenantMixin
@@ -67,6 +69,7 @@ class AccountView(TenantMixin, TemplateView):
             totp_confirmed=totp_confirmed(user),
             uses_recovery_codes=user.mfa_method in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) and mfa_enrolled(user),
             passkeys=list(passkey_list(user=user)),
+            remembered_browsers=remembered_browser_count(user=user),
             recovery_left=recovery_codes_left(user=user),
             amr=self.request.session.get(pending_sign_in.AMR_SESSION_KEY, []),
             **kwargs,
@@ -74,6 +77,12 @@ class AccountView(TenantMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         user = request.user
+        if request.POST.get("action") == "forget-browsers":
+            remembered_browsers_forget(user=user, ctx=RequestContext.from_request(request, channel="web"))
+            messages.success(request, _("Every browser now asks for your second factor again."))
+            response = redirect("accounts:account", tenant_id=self.tenant.id)
+            page_forget_cookie(response, self.tenant.id)
+            return response
         if request.POST.get("action") != "regenerate-recovery-codes" or user.mfa_method not in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) or not mfa_enrolled(user):
             messages.error(request, "That action is not available.")
             return redirect("accounts:account", tenant_id=self.tenant.id)

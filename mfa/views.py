@@ -15,7 +15,7 @@ from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
 from accounts.ratelimit import RateLimitedPostMixin
 from flows import pending as pending_sign_in
-from flows.signin import page_code, page_continue, page_hand_off, page_passkey, relying_party
+from flows.signin import page_code, page_continue, page_hand_off, page_passkey, page_remember, relying_party
 from mfa import totp, webauthn
 from mfa.email_codes import email_code_send, mask_email
 from mfa.forms import ChooseForm, CodeForm, PasskeyForm
@@ -64,7 +64,9 @@ class PendingStepMixin(TenantMixin):
         """The options of a new ceremony (a fresh challenge, bound to this pending sign-in)."""
         options = webauthn_options(user=self.user, binding=self.pending.fingerprint, rp=relying_party(self.request, self.tenant), register=register)
         errors = [*form.non_field_errors(), *form.errors.get("credential", [])] if form is not None and form.is_bound else []
-        return {"options": options, "passkey_errors": errors, "autostart": self.request.method == "GET"}
+        # The prompt starts by itself on arrival, unless there is a "remember" box to tick first.
+        autostart = self.request.method == "GET" and self.tenant.remember_device_days <= 0
+        return {"options": options, "passkey_errors": errors, "autostart": autostart}
 
 
 class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
@@ -186,7 +188,7 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
         passkey = self.passkey_context(kwargs.pop("passkey_form", None), register=False) if self.method() == MfaMethod.WEBAUTHN else {}
         return super().get_context_data(
             method=self.method(), masked_email=mask_email(self.user.email), email_sent=bool(self.pending.email_sent_at),
-            **passkey, **kwargs,
+            remember_days=self.tenant.remember_device_days, **passkey, **kwargs,
         )
 
     def form_valid(self, form):
@@ -198,7 +200,10 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
     def signed_in(self, result):
         if result.used_recovery_code:
             messages.warning(self.request, _("You signed in with a recovery code. It cannot be used again."))
-        return page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
+        response = page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
+        if self.request.POST.get("remember") == "on":
+            page_remember(self.request, response, self.user)
+        return response
 
 
 # --- the account page's passkeys (signed in) ---------------------------------------------------

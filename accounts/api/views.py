@@ -220,10 +220,11 @@ class VerifyView(AuthView):
     def post(self, request, tenant_id):
         data = _validated(VerifyInput, request)
         pending, user = self.pending_user(mfa_token=data["mfa_token"])
+        remember = data["remember_device"]
         if "credential" in data:
-            body = api_code(pending, user, ctx=self.ctx(), credential=data["credential"], rp=relying_party(request, user.tenant))
+            body = api_code(pending, user, ctx=self.ctx(), credential=data["credential"], rp=relying_party(request, user.tenant), remember=remember)
         else:
-            body = api_code(pending, user, data["code"], ctx=self.ctx())
+            body = api_code(pending, user, data["code"], ctx=self.ctx(), remember=remember)
         return Response(body)
 
 

@@ -106,6 +106,16 @@ def trigger(kind: str, *, user_factory, tina, client_a) -> str:
             c.post(logout_url("acme"))
             page_sign_in(c, "acme", "pia", clone)
         return "pia"
+    if kind in (Kind.BROWSER_REMEMBERED, Kind.REMEMBERED_BROWSER_USED):
+        tenant_update_policy(tenant=tina.tenant, remember_device_days=30)
+        password_step(c, "acme", "tina")
+        assert c.post(verify_url("acme"), {"code": code_now(), "remember": "on"}).status_code == HTTPStatus.FOUND
+        c.post(logout_url("acme"))
+        password_step(c, "acme", "tina")
+        return "tina"
+    if kind == Kind.REMEMBERED_BROWSERS_FORGOTTEN:
+        signed_in_client(tina).post("/tenant/acme/account/", {"action": "forget-browsers"})
+        return "tina"
     raise AssertionError(f"no trigger for {kind}")
 
 
