@@ -221,8 +221,8 @@ if JWT_ALGORITHM == "RS256" and not SIMPLE_JWT["VERIFYING_KEY"]:
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",
     "DESCRIPTION": (
-        "Multi-tenant authentication: password, then a second factor (authenticator app or "
-        "emailed code), then JWTs. Every path is under `/tenant/{tenantId}/v2/`."
+        "Multi-tenant authentication: password, then a second factor (authenticator app, "
+        "emailed code or passkey), then JWTs. Every path is under `/tenant/{tenantId}/v2/`."
     ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -234,7 +234,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "MfaMethodEnum": "accounts.models.MfaMethod",
-        "ChallengeMethodEnum": ["totp", "email"],
+        # The second factors: the MFA challenge's method and the tenant's allowedMethods.
+        "ChallengeMethodEnum": ["totp", "email", "webauthn"],
     },
     # No call to the public validator badge service: the docs work with no internet.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},

@@ -303,3 +303,27 @@ def test_other_users_passkey_cannot_be_removed(client, passkey_user, user_factor
     password_step(client, "acme", "ivan")
     client.post(f"/tenant/acme/account/passkeys/{theirs.pk}/remove/")
     assert WebAuthnCredential.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_user_who_must_choose_can_choose_passkeys_through_the_api(client, tenant, user_factory):
+    from tenants.services import tenant_update_policy
+
+    tenant_update_policy(tenant=tenant, mfa_required=True)
+    newbie = user_factory("newbie")
+    challenge = login(client, newbie)
+    assert challenge["enrollmentRequired"] is True and challenge["mfaMethod"] == "totp"
+    creation = options(client, "acme", challenge["mfaToken"])
+    assert "rp" in creation["publicKey"]
+    response = verify(client, "acme", challenge["mfaToken"], SoftAuthenticator().create(creation))
+    assert response.status_code == HTTPStatus.OK and len(response.json()["recoveryCodes"]) == 10
+    assert User.objects.get(pk=newbie.pk).mfa_method == MfaMethod.WEBAUTHN
+
+
+def test_options_refused_when_the_tenant_does_not_allow_passkeys(client, tenant, passkey_user):
+    from tenants.services import tenant_update_policy
+
+    tenant_update_policy(tenant=tenant, allowed_methods=["totp"])
+    challenge = login(client, passkey_user)
+    assert challenge["mfaMethod"] == "totp" and challenge["enrollmentRequired"] is True
+    response = call(client, "POST", v2("acme", "auth/mfa/webauthn/options"), {"mfaToken": challenge["mfaToken"]})
+    assert_error(response, HTTPStatus.CONFLICT, "wrong_mfa_method")
