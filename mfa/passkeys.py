@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import RequestContext, audit_record
 from accounts.models import AuditEvent, MfaMethod, User
+from accounts.notifications import notify_user
 from mfa import webauthn
 from mfa.models import WebAuthnChallenge, WebAuthnCredential
 from mfa.webauthn import CredentialRefused, RelyingParty
@@ -153,6 +154,17 @@ def passkey_assert(*, user: User, credential, binding: str, rp: RelyingParty, ct
         audit_record(kind=Kind.PASSKEY_CLONE_SUSPECTED, tenant_id=user.tenant_id, user=user, ctx=ctx)
         return None
     audit_record(kind=Kind.PASSKEY_USED, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    return passkey
+
+
+def passkey_add(
+    *, user: User, credential, name: str, binding: str, rp: RelyingParty, ctx: RequestContext | None = None
+) -> WebAuthnCredential:
+    """A signed-in user adds another passkey (the account page): ``passkey_register``, and the
+    user is told a factor was set up (queued with it). Raises ``CredentialRefused``."""
+    # Not one savepoint: a refused answer must still spend its challenge.
+    passkey = passkey_register(user=user, credential=credential, name=name, binding=binding, rp=rp, ctx=ctx)
+    notify_user(user=user, kind="factor_setup", method=MfaMethod.WEBAUTHN.label)
     return passkey
 
 

@@ -19,7 +19,7 @@ from flows.signin import page_code, page_continue, page_hand_off, page_passkey, 
 from mfa import totp, webauthn
 from mfa.email_codes import email_code_send, mask_email
 from mfa.forms import ChooseForm, CodeForm, PasskeyForm
-from mfa.passkeys import PasskeyRefused, passkey_register, passkey_remove, webauthn_options
+from mfa.passkeys import PasskeyRefused, passkey_add, passkey_remove, webauthn_options
 from mfa.setup import enrollment_needed, totp_device_begin, totp_provisioning
 from tenants.mixins import TenantMixin
 
@@ -250,7 +250,7 @@ class PasskeyAddView(SignedInMixin, FormView):
 
     def form_valid(self, form):
         try:
-            passkey_register(
+            passkey_add(
                 user=self.request.user, credential=form.cleaned_data["credential"], name=form.cleaned_data["name"],
                 binding=session_binding(self.request), rp=relying_party(self.request, self.tenant),
                 ctx=RequestContext.from_request(self.request, channel="web"),

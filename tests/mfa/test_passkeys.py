@@ -327,3 +327,18 @@ def test_options_refused_when_the_tenant_does_not_allow_passkeys(client, tenant,
     assert challenge["mfaMethod"] == "totp" and challenge["enrollmentRequired"] is True
     response = call(client, "POST", v2("acme", "auth/mfa/webauthn/options"), {"mfaToken": challenge["mfaToken"]})
     assert_error(response, HTTPStatus.CONFLICT, "wrong_mfa_method")
+
+
+def test_account_add_spends_the_challenge_of_a_refused_answer(client, passkey_user):
+    authenticator, _ = register(client, passkey_user)
+    password_step(client, "acme", "pat")
+    page = client.get(verify_url("acme"))
+    client.post(verify_url("acme"), {"credential": json.dumps(authenticator.get(page_options(page)))})
+    page = client.get("/tenant/acme/account/passkeys/add/")
+    new_key = SoftAuthenticator()
+    bad = new_key.create(page_options(page))
+    bad["response"]["clientDataJSON"] = SoftAuthenticator(origin="http://evil.example").create(page_options(page))["response"]["clientDataJSON"]
+    assert client.post("/tenant/acme/account/passkeys/add/", {"credential": json.dumps(bad)}).status_code == HTTPStatus.OK
+    good = new_key.create(page_options(page))
+    assert client.post("/tenant/acme/account/passkeys/add/", {"credential": json.dumps(good)}).status_code == HTTPStatus.OK
+    assert WebAuthnCredential.objects.filter(user=passkey_user).count() == 1
