@@ -29,7 +29,8 @@ from accounts.api.serializers import (
     UserCreateInput,
     UserSerializer,
     UserUpdateInput,
-    VerifyInput,
+    VerifyCodeInput,
+    VerifyPasskeyInput,
     VerifyResultSerializer,
     WebAuthnOptionsSerializer,
 )
@@ -116,8 +117,15 @@ def strict_request_schemas(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+    schemas = result.get("components", {}).get("schemas", {})
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
+            # A body that is one of several shapes (``auth/mfa/verify``: a code or a passkey's
+            # answer) is required, as each shape's fields are.
+            for media in (operation.get("requestBody", {}).get("content", {}).values() if isinstance(operation, dict) else []):
+                ref = media.get("schema", {}).get("$ref", "")
+                if "oneOf" in schemas.get(ref.rsplit("/", 1)[-1], {}):
+                    operation["requestBody"]["required"] = True
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 if parameter.get("name") == "limit" and parameter.get("in") == "query":
                     parameter.setdefault("schema", {}).update(minimum=1, maximum=ApiCursorPagination.max_page_size)
@@ -307,7 +315,9 @@ verify = extend_schema_view(
             "also holds the ten recovery codes, shown only this once. With `rememberDevice: true` where the "
             "tenant's `rememberDeviceDays` is above 0, the answer holds a `deviceToken` for `auth/login`."
         ),
-        request=VerifyInput,
+        request=PolymorphicProxySerializer(
+            component_name="Verify", serializers=[VerifyCodeInput, VerifyPasskeyInput], resource_type_field_name=None
+        ),
         answer={
             200: _answer(
                 VerifyResultSerializer,

@@ -137,6 +137,17 @@ class VerifyInput(MfaTokenInput):
         return attrs
 
 
+# The two shapes of ``VerifyInput`` for the published schema (``oneOf``): a code, or a passkey's answer.
+class VerifyCodeInput(MfaTokenInput):
+    code = StrictCharField(max_length=64, trim_whitespace=False, help_text=VerifyInput._declared_fields["code"].help_text)
+    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+
+
+class VerifyPasskeyInput(MfaTokenInput):
+    credential = CredentialField(help_text=VerifyInput._declared_fields["credential"].help_text)
+    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+
+
 class WebAuthnOptionsSerializer(serializers.Serializer):
     publicKey = serializers.DictField(
         help_text=(
@@ -296,6 +307,13 @@ class SettingsSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(
+    {"type": "array", "items": {"type": "string", "enum": ["totp", "email", "webauthn"]}, "minItems": 1, "maxItems": 3, "uniqueItems": True}
+)
+class AllowedMethodsField(serializers.ListField):
+    pass
+
+
 class SettingsInput(InputSerializer):
     mfaMaxAttempts = StrictIntegerField(source="mfa_max_attempts", required=False, **policy_bounds("mfa_max_attempts"))
     passwordMaxAttempts = StrictIntegerField(source="password_max_attempts", required=False, **policy_bounds("password_max_attempts"))
@@ -303,7 +321,7 @@ class SettingsInput(InputSerializer):
     mfaRequired = StrictBooleanField(source="mfa_required", required=False)
     emailCodeTtlSeconds = StrictIntegerField(source="email_code_ttl_seconds", required=False, **policy_bounds("email_code_ttl_seconds"))
     emailResendSeconds = StrictIntegerField(source="email_resend_seconds", required=False, **policy_bounds("email_resend_seconds"))
-    allowedMethods = serializers.ListField(
+    allowedMethods = AllowedMethodsField(
         source="allowed_methods", required=False, allow_empty=False, max_length=3,
         child=StrictChoiceField(choices=list(SECOND_FACTORS)),
         help_text="A non-empty list of distinct values among `totp`, `email`, `webauthn`.",
