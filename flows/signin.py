@@ -52,7 +52,8 @@ def page_password_passed(request, tenant, user: User, *, next_url: str | None) -
     if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
     ctx = RequestContext.from_request(request, channel="web")
-    if enrollment_needed(user) == "verify" and remembered_browser_use(user=user, token=request.COOKIES.get(REMEMBER_COOKIE), ctx=ctx):
+    token = request.COOKIES.get(REMEMBER_COOKIE)
+    if token and enrollment_needed(user) == "verify" and remembered_browser_use(user=user, token=token, ctx=ctx):
         # A remembered browser: the second factor was given here before (mfa.remember).
         sign_in_record(user=user, ctx=ctx)
         return page_hand_off(request, tenant, user, amr=AMR_REMEMBERED)
@@ -136,7 +137,7 @@ def _api_password_answer(user: User, *, ctx: RequestContext, device_token: str =
     step = enrollment_needed(user)
     if not step:
         return sign_in_tokens_issue(user=user, amr=AMR_PASSWORD, ctx=ctx)
-    if step == "verify" and remembered_browser_use(user=user, token=device_token, ctx=ctx):
+    if device_token and step == "verify" and remembered_browser_use(user=user, token=device_token, ctx=ctx):
         return sign_in_tokens_issue(user=user, amr=AMR_REMEMBERED, ctx=ctx)
     enroll = first_allowed_method(user.tenant) if step == "choose" else ""
     return {

@@ -6,7 +6,7 @@ import datetime
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,19 +34,6 @@ class PasskeyRefused(Exception):
 
 def passkey_list(*, user: User) -> QuerySet[WebAuthnCredential]:
     return WebAuthnCredential.objects.filter(user=user).order_by("created_at", "id")
-
-
-def passkey_count(*, user: User) -> int:
-    return WebAuthnCredential.objects.filter(user=user).count()
-
-
-def with_passkey_count(users: QuerySet[User]) -> QuerySet[User]:
-    """``users`` annotated with ``passkey_count`` (for lists: the admin, the Users API)."""
-    return users.annotate(passkey_count=Count("webauthn_credentials", distinct=True))
-
-
-def passkeys_exist_q() -> Q:
-    return Q(passkey_count__gt=0)
 
 
 def _user_handle(user: User) -> bytes:

@@ -688,7 +688,7 @@ class Api:
             return
         data = response.json()
         if isinstance(data, dict):
-            self._secrets.add(*(str(data.get(k) or "") for k in ("accessToken", "refreshToken", "secret", "otpauthUri")))
+            self._secrets.add(*(str(data.get(k) or "") for k in ("accessToken", "refreshToken", "secret", "otpauthUri", "deviceToken")))
             self._secrets.add(*(data.get("recoveryCodes") or []))
 
     def login(self, username: str, password: str = PASSWORD) -> dict:

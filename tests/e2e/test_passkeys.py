@@ -89,7 +89,7 @@ def test_passkeys_in_chromium_with_a_virtual_authenticator(keys_tab, main_stack)
 
     # A second passkey, on another authenticator (the first is gone from this browser).
     authenticators.remove(laptop)
-    phone = authenticators.add()
+    authenticators.add()  # the phone
     page.click("a:has-text('Add a passkey')")
     page.wait_for_url("**/tenant/keys/account/passkeys/add/")
     page.fill("input[name=name]", "Phone")

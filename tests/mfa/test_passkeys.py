@@ -237,7 +237,7 @@ def test_pages_set_up_and_use_a_passkey(client, passkey_user):
     response = client.post(setup_url("acme"), {"credential": json.dumps(authenticator.create(page_options(page))), "name": "My laptop"})
     assert response.status_code == HTTPStatus.OK and b"Your passkey is set up." in response.content
     assert WebAuthnCredential.objects.get(user=passkey_user).name == "My laptop"
-    client.post(f"/tenant/acme/logout/")
+    client.post("/tenant/acme/logout/")
 
     assert password_step(client, "acme", "pat").url == verify_url("acme")
     page = client.get(verify_url("acme"))
@@ -299,7 +299,7 @@ def test_account_add_refuses_a_replayed_answer(client, passkey_user):
 def test_other_users_passkey_cannot_be_removed(client, passkey_user, user_factory):
     register(client, passkey_user)
     theirs = WebAuthnCredential.objects.get(user=passkey_user)
-    intruder = user_factory("ivan")
+    user_factory("ivan")
     password_step(client, "acme", "ivan")
     client.post(f"/tenant/acme/account/passkeys/{theirs.pk}/remove/")
     assert WebAuthnCredential.objects.filter(pk=theirs.pk).exists()
