@@ -162,3 +162,36 @@ def test_api_flow_driven_by_the_virtual_authenticator(keys_tab, main_stack):
     challenge = api.post("auth/login", json={"username": "walt", "password": PASSWORD}).json()
     replay = api.post("auth/mfa/verify", json={"mfaToken": challenge["mfaToken"], "credential": assertion})
     assert replay.status_code == HTTPStatus.UNAUTHORIZED and replay.json()["error"] == "invalid_code"
+
+
+def test_a_remembered_browser_in_chromium(browser, main_stack, mailbox):  # noqa: F811
+    admin = httpx.Client(base_url=f"{main_stack.server.url}/tenant/mem/v2/", timeout=30)
+    token = admin.post("auth/login", json={"username": "madmin", "password": PASSWORD}).json()["accessToken"]
+    changed = admin.patch("Settings", json={"rememberDeviceDays": 7}, headers={"Authorization": f"Bearer {token}"})
+    assert changed.status_code == HTTPStatus.OK and changed.json()["rememberDeviceDays"] == 7
+    tab = Page(browser, main_stack.server.url)
+    page = tab.page
+    try:
+        before = len(mailbox.to("mel@example.com"))
+        sign_in(page, "mem", "mel")
+        page.wait_for_url("**/tenant/mem/mfa/verify/")
+        page.fill("input[name=code]", mailbox.code_for("mel@example.com", before + 1))
+        page.check("input[name=remember]")
+        page.click("form:not(.secondary) button[type=submit]")
+        page.wait_for_url("**/tenant/mem/account/")
+        cookie = next(c for c in tab.context.cookies() if c["name"] == "gatehouse_remember")
+        assert cookie["httpOnly"] and cookie["path"] == "/tenant/mem/" and cookie["sameSite"] == "Lax"
+        page.click("main form button[type=submit]:has-text('Sign out')")
+        page.wait_for_url("**/tenant/mem/login/")
+
+        sign_in(page, "mem", "mel")  # the password only
+        page.wait_for_url("**/tenant/mem/account/")
+        page.click("button:has-text('Forget all browsers')")
+        page.wait_for_url("**/tenant/mem/account/")
+        page.click("main form button[type=submit]:has-text('Sign out')")
+        page.wait_for_url("**/tenant/mem/login/")
+        sign_in(page, "mem", "mel")
+        page.wait_for_url("**/tenant/mem/mfa/verify/")  # asked again
+        assert tab.csp_errors() == []
+    finally:
+        tab.close()
