@@ -12,6 +12,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from accounts import metrics
 from accounts.audit import RequestContext, audit_record
 from accounts.models import AuditEvent, User
 from mfa import crypto
@@ -62,6 +63,7 @@ def remembered_browser_use(*, user: User, token, ctx: RequestContext | None = No
         return False
     RememberedBrowser.objects.filter(pk=record.pk).update(last_used_at=now)
     audit_record(kind=Kind.REMEMBERED_BROWSER_USED, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    metrics.sign_in_step(method="remembered_browser", result="success")
     return True
 
 

@@ -342,3 +342,18 @@ def test_account_add_spends_the_challenge_of_a_refused_answer(client, passkey_us
     good = new_key.create(page_options(page))
     assert client.post("/tenant/acme/account/passkeys/add/", {"credential": json.dumps(good)}).status_code == HTTPStatus.OK
     assert WebAuthnCredential.objects.filter(user=passkey_user).count() == 1
+
+
+def test_passkey_steps_are_counted_in_the_metrics(client, passkey_user):
+    from prometheus_client import REGISTRY
+
+    def count(result):
+        return REGISTRY.get_sample_value("gatehouse_sign_in_steps_total", {"method": "webauthn", "result": result}) or 0
+
+    authenticator, _ = register(client, passkey_user)
+    ok, failed = count("success"), count("failure")
+    token, request_options = assertion_start(client, passkey_user)
+    assert verify(client, "acme", token, authenticator.get(request_options)).status_code == HTTPStatus.OK
+    token, _options = assertion_start(client, passkey_user)
+    verify(client, "acme", token, {})
+    assert (count("success"), count("failure")) == (ok + 1, failed + 1)
