@@ -103,6 +103,15 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         ),
     )
 
+    password_reset_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the last password reset link was queued for this person: on a forgot-password request "
+            "another is mailed only after the tenant's email resend gap."
+        ),
+    )
+
     objects = UserManager()
 
     USERNAME_FIELD = "username"
@@ -191,6 +200,8 @@ class AuditEvent(models.Model):
         BROWSER_REMEMBERED = "browser_remembered", "Browser remembered"
         REMEMBERED_BROWSER_USED = "remembered_browser_used", "Remembered browser skipped the second factor"
         REMEMBERED_BROWSERS_FORGOTTEN = "remembered_browsers_forgotten", "Remembered browsers forgotten"
+        PASSWORD_RESET_SENT = "password_reset_sent", "Password reset link sent"
+        PASSWORD_RESET = "password_reset", "Password reset with a link"
 
     id = models.BigAutoField(primary_key=True)
     # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).

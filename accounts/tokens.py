@@ -73,15 +73,20 @@ def token_body(refresh: RefreshToken) -> dict:
     }
 
 
-def refresh_tokens_revoke(*, user: User) -> int:
-    """End every refresh-token chain of ``user`` (password change, MFA reset, deletion).
+def refresh_tokens_revoke(*, user: User, keep_chain=None) -> int:
+    """End every refresh-token chain of ``user`` (password change, MFA reset, deletion), but
+    ``keep_chain`` (the id of the chain of a user changing their own password through the API).
 
     Under the user's row lock, like every refresh: a refresh that raced with this either
     finished first (its new token is in a chain ended here) or waits and finds its chain
     ended. Call it inside the transaction of the change it belongs to."""
     with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         User.objects.select_for_update().filter(pk=user.pk).first()
-        return RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        chains = RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True)
+        keep = as_uuid(keep_chain) if keep_chain is not None else None
+        if keep is not None:
+            chains = chains.exclude(pk=keep)
+        return chains.update(revoked_at=timezone.now())
 
 
 class _PresentedRefreshToken(RefreshToken):

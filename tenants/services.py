@@ -15,6 +15,8 @@ POLICY_FIELDS = (
     "issuer",
     "allowed_methods",
     "remember_device_days",
+    "password_min_length",
+    "password_reset_ttl_seconds",
 )
 
 

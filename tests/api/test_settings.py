@@ -16,6 +16,8 @@ DEFAULTS = {
     "issuer": "Acme Corp",
     "allowedMethods": ["totp", "email", "webauthn"],
     "rememberDeviceDays": 0,
+    "passwordMinLength": 12,
+    "passwordResetTtlSeconds": 3600,
 }
 
 
@@ -49,6 +51,8 @@ def test_change_every_field(client, admin, admin_token):
         "issuer": "Acme SSO",
         "allowedMethods": ["webauthn"],
         "rememberDeviceDays": 90,
+        "passwordMinLength": 128,
+        "passwordResetTtlSeconds": 300,
     }
     assert call(client, "put", v2("acme", "Settings"), new, token=admin_token).json() == new
     assert call(client, "get", v2("acme", "Settings"), token=admin_token).json() == new
@@ -75,6 +79,11 @@ def test_an_issuer_of_unicode_letters_and_spaces_is_kept(client, admin, admin_to
         ({"lockoutSeconds": 86401}, "lockoutSeconds"),
         ({"emailCodeTtlSeconds": 601}, "emailCodeTtlSeconds"),
         ({"emailResendSeconds": 3601}, "emailResendSeconds"),
+        ({"passwordMinLength": 7}, "passwordMinLength"),
+        ({"passwordMinLength": 129}, "passwordMinLength"),
+        ({"passwordResetTtlSeconds": 299}, "passwordResetTtlSeconds"),
+        ({"passwordResetTtlSeconds": 86401}, "passwordResetTtlSeconds"),
+        ({"passwordMinLength": "12"}, "passwordMinLength"),
         ({"issuer": "a:b"}, "issuer"),
         ({"issuer": "x" * 65}, "issuer"),
         ({"issuer": "Acme\nEU"}, "issuer"),
