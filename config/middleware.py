@@ -8,7 +8,6 @@ import uuid
 
 from django.conf import settings
 from django.core.signals import request_finished
-from django.utils.encoding import escape_uri_path
 
 from config import views
 from config.logging import NO_REQUEST, request_id
@@ -49,11 +48,8 @@ class RequestIdMiddleware:
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         # Probes come every few seconds: their lines only at DEBUG.
         level = logging.DEBUG if request.path in _PROBES else logging.INFO
-        # The path as sent (percent-encoded): a "%3F" in it stays "%3F", so a "?" in the access
-        # line could only be a query string, and never is.
-        path = escape_uri_path(request.path)
-        access_log.log(level, "%s %s %s %sms", request.method, path, response.status_code, duration_ms,
-                       extra={"method": request.method, "path": path, "status": response.status_code,
+        access_log.log(level, "%s %s %s %sms", request.method, request.path, response.status_code, duration_ms,
+                       extra={"method": request.method, "path": request.path, "status": response.status_code,
                               "duration_ms": duration_ms})
         return response
 
