@@ -60,7 +60,7 @@ def test_a_once_list_is_sent_exactly_once_and_ends_at_its_last_answer(server, tm
 def test_a_cycle_runs_until_its_least_answers_and_seconds(server, tmp_path):
     port, seen = server
     got = run(Plan(expect=200, reqs=[raw("GET", "/a", host="x")], limit=50, min_s=1), port, tmp_path)
-    assert got.ops >= 50 and got.errors == 0 and 1 <= got.elapsed < 10
+    assert got.ops >= 50 and got.errors == 0 and 0.99 <= got.elapsed < 10  # wrk times its own second: 0.9999 s seen
 
 
 def test_a_chain_hands_back_hundreds_of_long_tokens(server, tmp_path):
