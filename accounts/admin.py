@@ -61,7 +61,7 @@ from accounts.services import (
 from flows.password import link_base
 from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
-from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, with_totp_confirmed
+from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, passkey_count, with_totp_confirmed
 from tenants.admin import TenantScopedAdminMixin, is_operator
 
 def admin_time(moment) -> str:
@@ -70,6 +70,11 @@ def admin_time(moment) -> str:
 
 
 # --- users: forms ---------------------------------------------------------------------------
+
+def offer_allowed_methods(field, tenant, *, keep: str = "") -> None:
+    """Offer ``none`` and the second factors ``tenant`` allows (and ``keep``, the current value)."""
+    field.choices = [(v, label) for v, label in field.choices if v in ("", MfaMethod.NONE, keep) or tenant.allows(v)]
+
 
 class UserAddForm(BaseUserCreationForm):
     """Django's user-creation form (password typed twice, Django's password validators), saved
@@ -87,6 +92,8 @@ class UserAddForm(BaseUserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["password1"].required = self.fields["password2"].required = False
+        if self.forced_tenant is not None and "mfa_method" in self.fields:
+            offer_allowed_methods(self.fields["mfa_method"], self.forced_tenant)
         self.fields["password1"].help_text = (
             "Leave both empty to let the user choose their own: then send them a password reset link "
             "(“Send password reset link” on their page). Until then they cannot sign in."
@@ -110,6 +117,9 @@ class UserAddForm(BaseUserCreationForm):
             self.instance.tenant = tenant  # the password rules are the tenant's (checked after clean)
         if tenant is not None and username and user_get_by_username(tenant=tenant, username=username):
             self.add_error(None, username_taken())
+        method = data.get("mfa_method")
+        if tenant is not None and method and method != MfaMethod.NONE and not tenant.allows(method):
+            self.add_error("mfa_method", "This tenant does not allow that second factor.")
         return data
 
     def save(self, commit=True):
@@ -139,12 +149,20 @@ class UserChangeForm(forms.ModelForm):
     def clean_username(self):
         return normalize_username(self.cleaned_data["username"])
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "mfa_method" in self.fields:
+            offer_allowed_methods(self.fields["mfa_method"], self.instance.tenant, keep=self.instance.mfa_method)
+
     def clean(self):
         data = super().clean()
         username = data.get("username")
         holder = username and user_get_by_username(tenant=self.instance.tenant, username=username)
         if holder and holder.pk != self.instance.pk:
             self.add_error(None, username_taken())
+        method = data.get("mfa_method")
+        if method and method != self.instance.mfa_method and method != MfaMethod.NONE and not self.instance.tenant.allows(method):
+            self.add_error("mfa_method", "This tenant does not allow that second factor.")
         return data
 
 
@@ -303,6 +321,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     mfa_status_fields = (
         "mfa_enrolled",
         "authenticator_app",
+        "passkeys",
         "recovery_codes_left",
         "locked_until",
         "failed_password_count",
@@ -385,6 +404,10 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     @admin.display(boolean=True, description=_("MFA enrolled"))
     def mfa_enrolled(self, obj):
         return mfa_enrolled(obj)
+
+    @admin.display(description=_("passkeys"))
+    def passkeys(self, obj):
+        return passkey_count(obj)
 
     @admin.display(description=_("authenticator app"))
     def authenticator_app(self, obj):

@@ -19,12 +19,13 @@ from prometheus_client.core import GaugeMetricFamily
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["password", "totp", "email", "recovery_code", "none"]
+Method = Literal["password", "totp", "email", "webauthn", "recovery_code", "remembered_browser", "none"]
 Result = Literal["success", "failure", "locked", "already_used"]
 
 SIGN_IN_STEPS = Counter(
     "gatehouse_sign_in_steps",
-    "Passwords and codes judged at sign-in, by the credential (method: password, totp, email, recovery_code; "
+    "Passwords and codes judged at sign-in, by the credential (method: password, totp, email, webauthn (a passkey), "
+    "recovery_code, remembered_browser (a remembered browser or deviceToken standing in for the second factor); "
     "none: a code for a user without a second factor) "
     "and the verdict (result: success, failure, locked = refused because the account is locked, "
     "already_used = the code last accepted, sent again).",

@@ -14,6 +14,7 @@ class MfaMethod(models.TextChoices):
     NONE = "none", _("None")
     TOTP = "totp", _("Authenticator app")
     EMAIL = "email", _("Email code")
+    WEBAUTHN = "webauthn", _("Passkey or security key")
 
 
 class LockoutState(models.Model):
@@ -193,6 +194,13 @@ class AuditEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", _("Password changed")
         LOGOUT = "logout", _("Signed out")
         REFRESH_TOKEN_REUSED = "refresh_token_reused", _("Used refresh token presented again")
+        PASSKEY_ADDED = "passkey_added", _("Passkey added")
+        PASSKEY_USED = "passkey_used", _("Passkey used")
+        PASSKEY_REMOVED = "passkey_removed", _("Passkey removed")
+        PASSKEY_CLONE_SUSPECTED = "passkey_clone_suspected", _("Passkey refused: its sign count went back")
+        BROWSER_REMEMBERED = "browser_remembered", _("Browser remembered")
+        REMEMBERED_BROWSER_USED = "remembered_browser_used", _("Remembered browser skipped the second factor")
+        REMEMBERED_BROWSERS_FORGOTTEN = "remembered_browsers_forgotten", _("Remembered browsers forgotten")
         PASSWORD_RESET_SENT = "password_reset_sent", _("Password reset link sent")
         PASSWORD_RESET = "password_reset", _("Password reset with a link")
 

@@ -53,6 +53,15 @@ def _validate_email(email: str) -> str:
     return User.objects.normalize_email(email)
 
 
+def _method_allowed(tenant, method: str) -> bool:
+    """``none`` always; a second factor only when the tenant allows it (``allowedMethods``)."""
+    return method == MfaMethod.NONE or tenant.allows(method)
+
+
+def _method_not_allowed(tenant) -> str:
+    return _("This tenant allows only: %(methods)s.") % {"methods": ", ".join(["none", *tenant.allowed_methods])}
+
+
 def user_create(
     *,
     tenant,
@@ -76,6 +85,8 @@ def user_create(
             errors.update(exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages})
     if mfa_method not in MfaMethod.values:
         errors["mfa_method"] = [_("Choose one of: %(methods)s.") % {"methods": ", ".join(MfaMethod.values)}]
+    elif not _method_allowed(tenant, mfa_method):
+        errors["mfa_method"] = [_method_not_allowed(tenant)]
     if errors:
         raise ValidationError(errors)
     user = User(
@@ -122,6 +133,8 @@ def user_update(
         changes["email"] = _validate_email(changes["email"])
     if "mfa_method" in changes and changes["mfa_method"] not in MfaMethod.values:
         raise ValidationError({"mfa_method": _("Choose one of: %(methods)s.") % {"methods": ", ".join(MfaMethod.values)}})
+    if "mfa_method" in changes and changes["mfa_method"] != user.mfa_method and not _method_allowed(user.tenant, changes["mfa_method"]):
+        raise ValidationError({"mfa_method": _method_not_allowed(user.tenant)}, code="method_not_allowed")
     if "is_admin" in changes:
         user.is_tenant_admin = bool(changes.pop("is_admin"))
         user.is_staff = user.is_tenant_admin or user.is_superuser

@@ -27,6 +27,8 @@ from accounts.selectors import as_uuid
 AMR_PASSWORD = ["pwd"]
 AMR_OTP = ["pwd", "otp", "mfa"]
 AMR_RECOVERY = ["pwd", "mfa"]
+AMR_PASSKEY = ["pwd", "hwk", "mfa"]
+AMR_REMEMBERED = ["pwd", "swk", "mfa"]  # the password and a remembered browser's key (after an earlier second factor)  # RFC 8176: proof of possession of a key held by an authenticator
 
 
 def token_pair_issue(*, user: User, amr: list[str]) -> dict:

@@ -16,6 +16,7 @@ from django.views.generic import FormView, TemplateView, View
 from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, InvalidResetToken
 from accounts.forms import ForgotForm, NewPasswordForm, OperatorTenantForm, PasswordChangeForm, SignInForm, as_validation_error
+from accounts.models import MfaMethod
 from accounts.passwords import password_rules_text
 from accounts.ratelimit import RateLimitedPostMixin
 from accounts.selectors import reset_token_user
@@ -23,9 +24,11 @@ from accounts.services import sign_out_record
 from flows.password import forgot, page_change, reset
 from flows import pending as pending_sign_in
 from flows import recovery_display
-from flows.signin import account_url, page_password_passed, safe_next
+from flows.signin import account_url, page_forget_cookie, page_password_passed, safe_next
+from mfa.passkeys import passkey_list
+from mfa.remember import remembered_browser_count, remembered_browsers_forget
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
-from mfa.setup import totp_confirmed
+from mfa.setup import mfa_enrolled, totp_confirmed
 from tenants.mixins import TenantMixin
 from tenants.selectors import tenant_exists
 
@@ -73,13 +76,23 @@ class AccountView(TenantMixin, TemplateView):
         return super().get_context_data(
             user=user,
             totp_confirmed=totp_confirmed(user),
+            uses_recovery_codes=user.mfa_method in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) and mfa_enrolled(user),
+            passkeys=list(passkey_list(user=user)),
+            remembered_browsers=remembered_browser_count(user=user),
             recovery_left=recovery_codes_left(user=user),
             amr=self.request.session.get(pending_sign_in.AMR_SESSION_KEY, []),
             **kwargs,
         )
 
     def post(self, request, *args, **kwargs):
-        if request.POST.get("action") != "regenerate-recovery-codes" or not totp_confirmed(request.user):
+        user = request.user
+        if request.POST.get("action") == "forget-browsers":
+            remembered_browsers_forget(user=user, ctx=RequestContext.from_request(request, channel="web"))
+            messages.success(request, _("Every browser now asks for your second factor again."))
+            response = redirect("accounts:account", tenant_id=self.tenant.id)
+            page_forget_cookie(response, self.tenant.id)
+            return response
+        if request.POST.get("action") != "regenerate-recovery-codes" or user.mfa_method not in (MfaMethod.TOTP, MfaMethod.WEBAUTHN) or not mfa_enrolled(user):
             messages.error(request, _("That action is not available."))
             return redirect("accounts:account", tenant_id=self.tenant.id)
         codes = recovery_codes_replace(user=request.user, ctx=RequestContext.from_request(request, channel="web"))

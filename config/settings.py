@@ -247,8 +247,8 @@ if JWT_ALGORITHM == "RS256" and not SIMPLE_JWT["VERIFYING_KEY"]:
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",
     "DESCRIPTION": (
-        "Multi-tenant authentication: password, then a second factor (authenticator app or "
-        "emailed code), then JWTs. Every path is under `/tenant/{tenant_id}/v2/`; the demo "
+        "Multi-tenant authentication: password, then a second factor (authenticator app, "
+        "emailed code or passkey), then JWTs. Every path is under `/tenant/{tenant_id}/v2/`; the demo "
         "tenant of `make run` is `demo`. Start with the Sign-in calls: `auth/login`, then "
         "`auth/mfa/verify`, and paste the `accessToken` under Authorize (it is kept across reloads)."
     ),
@@ -262,7 +262,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "MfaMethodEnum": "accounts.models.MfaMethod",
-        "ChallengeMethodEnum": ["totp", "email"],
+        # The second factors: the MFA challenge's method and the tenant's allowedMethods.
+        "ChallengeMethodEnum": ["totp", "email", "webauthn"],
     },
     # No call to the public validator badge service: the docs work with no internet.
     # persistAuthorization: the token pasted under Authorize survives a reload.

@@ -14,10 +14,10 @@ SESSION_KEY = "gatehouse_new_recovery_codes"
 DISPLAY_SECONDS = 15 * 60
 
 
-def codes_hold(request, *, codes: list[str], continue_url: str, regenerated: bool) -> None:
+def codes_hold(request, *, codes: list[str], continue_url: str, regenerated: bool, passkey: bool = False) -> None:
     """Keep freshly made codes for the display page (call after any session-key change)."""
     request.session[SESSION_KEY] = {
-        "codes": crypto.encrypt("\n".join(codes)), "continue_url": continue_url, "regenerated": regenerated, "made_at": time.time(),
+        "codes": crypto.encrypt("\n".join(codes)), "continue_url": continue_url, "regenerated": regenerated, "passkey": passkey, "made_at": time.time(),
     }
 
 

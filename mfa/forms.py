@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +20,13 @@ class CodeForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args, allow_recovery: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if allow_recovery:
+            # Passkey users type a recovery code here (letters): no numeric keypad.
+            self.fields["code"].widget.attrs["inputmode"] = "text"
+            self.fields["code"].label = _("Recovery code")
+
 
 class RecoveryCodeForm(forms.Form):
     """One of the recovery codes saved at set-up: letters and digits, so a full keyboard."""
@@ -34,13 +43,48 @@ class RecoveryCodeForm(forms.Form):
     )
 
 
+METHOD_CHOICES = [
+    (MfaMethod.TOTP, _("An authenticator app (a code from your phone)")),
+    (MfaMethod.EMAIL, _("A code sent to my email")),
+    (MfaMethod.WEBAUTHN, _("A passkey or security key (fingerprint, face, PIN or a USB key)")),
+]
+
+
 class ChooseForm(forms.Form):
     method = forms.ChoiceField(
         label=_("Second factor"),
-        choices=[(MfaMethod.TOTP, _("An authenticator app (a code from your phone)")), (MfaMethod.EMAIL, _("A code sent to my email"))],
-        error_messages={"required": _("Choose how you want to confirm your sign-ins: an authenticator app or a code by email.")},
+        choices=METHOD_CHOICES,
+        error_messages={"required": _("Choose how you want to confirm your sign-ins.")},
         widget=forms.RadioSelect,
     )
+
+    def __init__(self, *args, tenant=None, **kwargs):
+        """Only the methods ``tenant`` allows are offered (and accepted)."""
+        super().__init__(*args, **kwargs)
+        if tenant is not None:
+            self.fields["method"].choices = [(value, label) for value, label in METHOD_CHOICES if tenant.allows(value)]
+
+
+class PasskeyForm(forms.Form):
+    """A passkey ceremony's answer (JSON, filled in by static/js/passkey.js) and, when one is
+    registered, its name."""
+
+    credential = forms.CharField(max_length=64 * 1024, widget=forms.HiddenInput)
+    name = forms.CharField(
+        label=_("Name of this passkey"),
+        max_length=100,
+        required=False,
+        help_text=_("So you can tell your passkeys apart on your account page."),
+    )
+
+    def clean_credential(self):
+        """The answer as a dict; anything else becomes an empty answer, refused (and counted) by
+        the same road as a wrong one."""
+        try:
+            value = json.loads(self.cleaned_data["credential"])
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 class SavedCodesForm(forms.Form):

@@ -16,10 +16,12 @@ from accounts.audit import RequestContext, audit_record
 from accounts.errors import AuthFailure, CodeAlreadyUsed, InvalidCode, InvalidMfaToken, LockedOut
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.notifications import notify_user
-from accounts.tokens import AMR_OTP, AMR_RECOVERY
+from accounts.tokens import AMR_OTP, AMR_PASSKEY, AMR_RECOVERY
 from mfa import crypto, recovery, totp
 from mfa.email_codes import email_code_use
-from mfa.models import TOTPDevice
+from mfa.models import TOTPDevice, WebAuthnCredential
+from mfa.passkeys import passkey_assert, passkey_register
+from mfa.webauthn import CredentialRefused, RelyingParty
 from mfa.recovery_codes import recovery_code_use, recovery_codes_replace
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,9 @@ def code_verify(
     ctx: RequestContext | None = None,
     unix_time: float | None = None,
     on_success: Callable[["Verified"], Any] | None = None,
+    credential: Any = None,
+    rp: RelyingParty | None = None,
+    passkey_name: str = "",
 ) -> Verified:
     """Judge one code for ``user`` and count it: the one home of this rule, one road for every
     factor, page and API.
@@ -60,7 +65,10 @@ def code_verify(
     change or an MFA reset ends it) → locked? → judge (an app code, replay-proof; an emailed
     code; or a recovery code) → reset the counters and call ``on_success(result)`` (the
     caller's sign-in record or token hand-off: it commits with the accepted code, and its
-    answer is ``result.handoff``), or count the failure with its audit event. The code last
+    answer is ``result.handoff``), or count the failure with its audit event. For passkeys,
+    ``credential`` (a browser's WebAuthn answer, with ``rp`` the relying party of the request)
+    takes the place of ``code``: a registration while the passkey is being set up, else an
+    assertion; its challenge must be bound to ``fingerprint``. The code last
     accepted, sent again, is ``CodeAlreadyUsed`` and is not counted. Notices are queued in
     the same transaction. Raises ``InvalidMfaToken``, ``LockedOut``, ``CodeAlreadyUsed`` or
     ``InvalidCode``.
@@ -78,7 +86,10 @@ def code_verify(
         if wait:
             metrics.sign_in_step(method=method or "none", result="locked")
             raise LockedOut(wait)
-        result = _judge(state, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
+        if credential is not None:
+            result = _passkey_judge(state, credential, enroll=enroll, binding=fingerprint or "", rp=rp, name=passkey_name, ctx=ctx)
+        else:
+            result = _judge(state, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
         if result is not None:
             # The row is locked, so ``state`` is current: a clean account needs no reset.
             if state.failed_code_count or state.failed_password_count or state.locked_until:
@@ -127,7 +138,13 @@ def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, 
             return None
         if code is not None:
             return _totp_accept(user, device, code, unix_time=unix_time, ctx=ctx)
-        if device.confirmed_at is not None and not enroll:
+        if device.confirmed_at is not None:
+            return _recovery_accept(user, raw, ctx=ctx)
+        return None
+    if method == MfaMethod.WEBAUTHN:
+        # A passkey answers with a credential (``_passkey_judge``); a code here can only be a
+        # recovery code, once a passkey is set up.
+        if not passkey_registering(user):
             return _recovery_accept(user, raw, ctx=ctx)
         return None
     if method == MfaMethod.EMAIL:
@@ -159,6 +176,9 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
         audit_record(kind=Kind.REPLAY_REFUSED, tenant_id=user.tenant_id, user=user, ctx=ctx)
         return None
     if device.confirmed_at is not None:
+        if user.mfa_method != MfaMethod.TOTP:  # chosen again, already set up
+            User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.TOTP)
+            user.mfa_method = MfaMethod.TOTP
         return Verified(amr=AMR_OTP)
     # This code finished the app's set-up.
     if user.mfa_method != MfaMethod.TOTP:
@@ -167,6 +187,35 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
     codes = recovery_codes_replace(user=user, ctx=ctx)
     audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
     return Verified(amr=AMR_OTP, recovery_codes=codes)
+
+
+def passkey_registering(user: User) -> bool:
+    """Whether a passkey answer of a sign-in is a registration: the user has no passkey yet."""
+    return not WebAuthnCredential.objects.filter(user=user).exists()
+
+
+def _passkey_judge(user: User, credential: Any, *, enroll: str, binding: str, rp: RelyingParty | None, name: str, ctx) -> Verified | None:
+    method = enroll or user.mfa_method
+    if method != MfaMethod.WEBAUTHN or rp is None or not binding:
+        return None
+    if not passkey_registering(user):
+        if not passkey_assert(user=user, credential=credential, binding=binding, rp=rp, ctx=ctx):
+            return None
+        if user.mfa_method != MfaMethod.WEBAUTHN:  # chosen again, already set up
+            User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.WEBAUTHN)
+            user.mfa_method = MfaMethod.WEBAUTHN
+        return Verified(amr=AMR_PASSKEY)
+    try:
+        passkey_register(user=user, credential=credential, name=name, binding=binding, rp=rp, ctx=ctx)
+    except CredentialRefused:
+        return None
+    # This passkey finished the set-up: the method, recovery codes shown once (as for the app).
+    if user.mfa_method != MfaMethod.WEBAUTHN:
+        User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.WEBAUTHN)
+        user.mfa_method = MfaMethod.WEBAUTHN
+    codes = recovery_codes_replace(user=user, ctx=ctx)
+    audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
+    return Verified(amr=AMR_PASSKEY, recovery_codes=codes)
 
 
 def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:

@@ -9,9 +9,11 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.utils.crypto import salted_hmac
 from django.views.generic import FormView, View
 
 from accounts import lockout
+from accounts.audit import RequestContext
 from accounts.errors import AuthFailure, format_wait
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
@@ -19,10 +21,11 @@ from accounts.ratelimit import RateLimitedPostMixin
 from accounts.views import signed_in_here
 from flows import pending as pending_sign_in
 from flows import recovery_display
-from flows.signin import account_url, page_code, page_continue, page_hand_off
-from mfa import totp
+from flows.signin import account_url, page_code, page_continue, page_hand_off, page_passkey, page_remember, relying_party
+from mfa import totp, webauthn
 from mfa.email_codes import email_code_send, mask_email
-from mfa.forms import ChooseForm, CodeForm, RecoveryCodeForm, SavedCodesForm
+from mfa.forms import ChooseForm, CodeForm, PasskeyForm, RecoveryCodeForm, SavedCodesForm
+from mfa.passkeys import PasskeyRefused, passkey_add, passkey_remove, webauthn_options
 from mfa.recovery_codes import recovery_codes_left
 from mfa.setup import enrollment_needed, totp_device_begin, totp_provisioning
 from tenants.mixins import TenantMixin
@@ -63,11 +66,37 @@ class PendingStepMixin(TenantMixin):
         left = lockout.seconds_left(self.user.locked_until)
         return {"locked_seconds": left, "locked_wait": format_wait(left) if left else ""}
 
+    def method(self) -> str:
+        return self.pending.enroll or self.user.mfa_method
+
+    def verify_passkey(self, form):
+        """Judge the form's passkey answer (``flows.signin.page_passkey``); on refusal the
+        reason goes on the form."""
+        try:
+            return page_passkey(self.request, self.pending, self.user, form.cleaned_data["credential"], name=form.cleaned_data.get("name", ""))
+        except AuthFailure as exc:
+            form.add_error(None, as_validation_error(exc))
+            return None
+
+    def passkey_context(self, form, *, register: bool) -> dict:
+        """The options of a new ceremony (a fresh challenge, bound to this pending sign-in)."""
+        options = webauthn_options(user=self.user, binding=self.pending.fingerprint, rp=relying_party(self.request, self.tenant), register=register)
+        errors = [*form.non_field_errors(), *form.errors.get("credential", [])] if form is not None and form.is_bound else []
+        # The prompt starts by itself on arrival, unless there is a "remember" box to tick first.
+        autostart = self.request.method == "GET" and self.tenant.remember_device_days <= 0
+        return {"options": options, "passkey_errors": errors, "autostart": autostart}
+
 
 class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
     step = "choose"
     template_name = "mfa/choose.html"
     form_class = ChooseForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "tenant": self.tenant}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(method_removed=self.user.mfa_method != MfaMethod.NONE, **kwargs)
 
     def form_valid(self, form):
         self.pending.enroll = form.cleaned_data["method"]
@@ -76,19 +105,39 @@ class ChooseView(RateLimitedPostMixin, PendingStepMixin, FormView):
 
 
 class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
+    """Set-up of the method of a pending sign-in: the authenticator app (QR code and a first
+    code) or a first passkey (registered in the browser); then the recovery codes, once."""
+
     step = "setup"
     template_name = "mfa/setup.html"
-    form_class = CodeForm
+
+    def passkey(self) -> bool:
+        return self.method() == MfaMethod.WEBAUTHN
+
+    def get_template_names(self):
+        return ["mfa/passkey_setup.html"] if self.passkey() else [self.template_name]
+
+    def get_form_class(self):
+        return PasskeyForm if self.passkey() else CodeForm
+
+    def get_initial(self):
+        return {"name": webauthn.default_name(self.request.META.get("HTTP_USER_AGENT", ""))} if self.passkey() else {}
 
     def get(self, request, *args, **kwargs):
-        self.secret = totp_device_begin(user=self.user)  # the app row is made here, not while rendering
+        if not self.passkey():
+            self.secret = totp_device_begin(user=self.user)  # the app row is made here, not while rendering
         return super().get(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        self.secret = totp_device_begin(user=self.user)  # the same secret, unless an admin reset it meanwhile
+        if not self.passkey():
+            self.secret = totp_device_begin(user=self.user)  # the same secret, unless an admin reset it meanwhile
         return super().form_invalid(form)
 
     def get_context_data(self, **kwargs):
+        if self.passkey():
+            form = kwargs.setdefault("form", self.get_form())
+            context = {**self.passkey_context(form, register=True), "autostart": False}  # a name first, then the prompt
+            return super().get_context_data(name_field=form["name"], host=self.request.get_host(), **context, **kwargs)
         provisioning = totp_provisioning(user=self.user, secret=self.secret)
         return super().get_context_data(
             qr_svg=provisioning["qrSvg"],
@@ -102,14 +151,15 @@ class SetupView(RateLimitedPostMixin, PendingStepMixin, FormView):
         )
 
     def form_valid(self, form):
-        result = self.verify_code(form)
+        result = self.verify_passkey(form) if self.passkey() else self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
         # page_hand_off resolves where to go next (a safe ?next= or the account page); the
         # recovery codes are shown first (from the session: a reload keeps them), with that
         # place as the way on.
         response = page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
-        recovery_display.codes_hold(self.request, codes=result.recovery_codes or [], continue_url=response.url, regenerated=False)
+        recovery_display.codes_hold(self.request, codes=result.recovery_codes or [], continue_url=response.url, regenerated=False,
+                                       passkey=self.passkey())
         return redirect("mfa:recovery_codes", tenant_id=self.tenant.id)
 
 
@@ -129,8 +179,15 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
             return "recovery"
         return "other" if use == "other" else ""
 
-    def get_form_class(self):
-        return RecoveryCodeForm if self.state() == "recovery" else CodeForm
+    def get_form(self, form_class=None):
+        if self.state() == "recovery":
+            return RecoveryCodeForm(**self.get_form_kwargs())
+        # Passkey users without their passkey type a recovery code in ``code`` (letters: no
+        # numeric keypad); app and email users get the keypad.
+        return CodeForm(**self.get_form_kwargs(), allow_recovery=self.method() == MfaMethod.WEBAUTHN)
+
+    def passkey_answer(self) -> bool:
+        return self.method() == MfaMethod.WEBAUTHN and "credential" in self.request.POST
 
     def get(self, request, *args, **kwargs):
         if self.method() == MfaMethod.EMAIL and not self.pending.email_sent_at and not self.pending.email_tried and self.state() == "":
@@ -141,6 +198,15 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
         if request.POST.get("action") == "resend" and self.method() == MfaMethod.EMAIL:
             self._send(announce=True)
             return redirect("mfa:verify", tenant_id=self.tenant.id)
+        if self.passkey_answer():
+            form = PasskeyForm(data=request.POST)
+            if not form.is_valid():
+                form = PasskeyForm(data={"credential": "{}"})
+                form.is_valid()
+            result = self.verify_passkey(form)
+            if result is None:
+                return self.render_to_response(self.get_context_data(form=self.get_form(), passkey_form=form))
+            return self.signed_in(result)
         return super().post(request, *args, **kwargs)
 
     def _send(self, *, announce: bool) -> None:
@@ -159,20 +225,27 @@ class VerifyView(RateLimitedPostMixin, PendingStepMixin, FormView):
 
     def get_context_data(self, **kwargs):
         has_recovery = not self.pending.enroll and recovery_codes_left(user=self.user) > 0
+        passkey = self.passkey_context(kwargs.pop("passkey_form", None), register=False) if self.method() == MfaMethod.WEBAUTHN else {}
         return super().get_context_data(
             method=self.method(), state=self.state(), has_recovery=has_recovery,
             masked_email=mask_email(self.user.email), email_sent=bool(self.pending.email_sent_at),
-            **self.lockout_context(), **kwargs,
+            remember_days=self.tenant.remember_device_days, **self.lockout_context(), **passkey, **kwargs,
         )
 
     def form_valid(self, form):
         result = self.verify_code(form)
         if result is None:
             return self.form_invalid(form)
+        return self.signed_in(result)
+
+    def signed_in(self, result):
         if result.used_recovery_code:
             left = recovery_codes_left(user=self.user)
             messages.warning(self.request, _("You signed in with a recovery code. It cannot be used again; %(left)d left.") % {"left": left})
-        return page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
+        response = page_hand_off(self.request, self.tenant, self.user, amr=result.amr)
+        if self.request.POST.get("remember") == "on":
+            page_remember(self.request, response, self.user)
+        return response
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -222,7 +295,9 @@ class RecoveryCodesView(TenantMixin, FormView):
         return kwargs
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(codes=self.held["codes"], regenerated=self.held["regenerated"], **kwargs)
+        return super().get_context_data(
+            codes=self.held["codes"], regenerated=self.held["regenerated"], passkey=self.held.get("passkey", False), **kwargs
+        )
 
     def form_invalid(self, form):
         # Post/Redirect/Get here too: no page in the history is a POST's answer.
@@ -230,3 +305,73 @@ class RecoveryCodesView(TenantMixin, FormView):
 
     def form_valid(self, form):
         return redirect(recovery_display.codes_saved(self.request) or account_url(self.tenant.id))
+
+
+# --- the account page's passkeys (signed in) ---------------------------------------------------
+
+class SignedInMixin(TenantMixin):
+    """Only for a person signed in to this tenant; others go to the sign-in page."""
+
+    def dispatch(self, request, *args, **kwargs):
+        user = request.user
+        if not (user.is_authenticated and user.tenant_id == self.tenant.id):
+            return redirect("accounts:login", tenant_id=self.tenant.id)
+        return super().dispatch(request, *args, **kwargs)
+
+
+def session_binding(request) -> str:
+    """What a passkey added on the account page is bound to: this signed-in session."""
+    return salted_hmac("gatehouse.mfa.passkey-add", request.session.session_key or "", algorithm="sha256").hexdigest()
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasskeyAddView(SignedInMixin, FormView):
+    """Add another passkey (users whose method is passkeys, where the tenant allows them)."""
+
+    template_name = "mfa/passkey_add.html"
+    form_class = PasskeyForm
+
+    def dispatch(self, request, *args, **kwargs):
+        user = request.user
+        if user.is_authenticated and (user.mfa_method != MfaMethod.WEBAUTHN or not self.tenant.allows(MfaMethod.WEBAUTHN)):
+            messages.error(request, _("Passkeys are not your second factor."))
+            return redirect("accounts:account", tenant_id=self.tenant.id)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"name": webauthn.default_name(self.request.META.get("HTTP_USER_AGENT", ""))}
+
+    def get_context_data(self, **kwargs):
+        form = kwargs.setdefault("form", self.get_form())
+        options = webauthn_options(
+            user=self.request.user, binding=session_binding(self.request), rp=relying_party(self.request, self.tenant), register=True
+        )
+        errors = [*form.non_field_errors(), *form.errors.get("credential", [])] if form.is_bound else []
+        return super().get_context_data(options=options, passkey_errors=errors, name_field=form["name"], **kwargs)
+
+    def form_valid(self, form):
+        try:
+            passkey_add(
+                user=self.request.user, credential=form.cleaned_data["credential"], name=form.cleaned_data["name"],
+                binding=session_binding(self.request), rp=relying_party(self.request, self.tenant),
+                ctx=RequestContext.from_request(self.request, channel="web"),
+            )
+        except webauthn.CredentialRefused:
+            form.add_error(None, _("The passkey could not be added. Please try again."))
+            return self.form_invalid(form)
+        messages.success(self.request, _("Your new passkey is ready."))
+        return redirect("accounts:account", tenant_id=self.tenant.id)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasskeyRemoveView(SignedInMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        try:
+            passkey_remove(user=request.user, passkey_id=kwargs["passkey_id"], ctx=RequestContext.from_request(request, channel="web"))
+        except PasskeyRefused as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The passkey was removed."))
+        return redirect("accounts:account", tenant_id=self.tenant.id)

@@ -6,13 +6,14 @@ own tenant: its row here, its users and its audit events (``accounts/admin.py``)
 queryset, the foreign-key choices and the object lookups; an object of another tenant is
 a 404 (not a 403 or a redirect), so its existence is not revealed.
 """
+from django import forms
 from django.contrib import admin
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import sees_operators, user_list
-from tenants.models import Tenant
+from tenants.models import SECOND_FACTORS, Tenant
 from tenants.services import BRANDING_FIELDS, POLICY_FIELDS, tenant_create, tenant_update_policy
 
 
@@ -67,6 +68,29 @@ class TenantScopedAdminMixin:
         return filters
 
 
+METHOD_LABELS = {"totp": _("Authenticator app"), "email": _("Emailed code"), "webauthn": _("Passkey or security key")}
+
+
+class TenantForm(forms.ModelForm):
+    """The policy, with the allowed second factors as checkboxes (the model keeps a JSON list)."""
+
+    allowed_methods = forms.MultipleChoiceField(
+        label=_("Allowed second factors"),
+        choices=[(method, METHOD_LABELS[method]) for method in SECOND_FACTORS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=Tenant._meta.get_field("allowed_methods").help_text,
+        error_messages={"required": _("Allow at least one second factor.")},
+    )
+
+    class Meta:
+        model = Tenant
+        fields = "__all__"
+
+    def clean_allowed_methods(self):
+        chosen = self.cleaned_data["allowed_methods"]
+        return [method for method in SECOND_FACTORS if method in chosen]
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """A tenant's name and its whole MFA and lockout policy (the contract's policy table).
@@ -76,6 +100,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """
 
     tenant_lookup = "pk"
+    form = TenantForm
     list_display = ("id", "name", "mfa_required", "mfa_max_attempts", "password_max_attempts", "lockout_seconds")
     search_fields = ("id", "name")
     readonly_fields = ("created_at",)
@@ -83,7 +108,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("id", "name", "created_at")}),
         (
             _("Second factor"),
-            {"fields": ("mfa_required", "issuer")},
+            {"fields": ("mfa_required", "allowed_methods", "remember_device_days", "issuer")},
         ),
         (
             _("Failed attempts and lockout"),

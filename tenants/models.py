@@ -55,6 +55,23 @@ def language_choices() -> list[tuple[str, str]]:
     return [(code, name) for code, name in settings.LANGUAGES]
 
 
+SECOND_FACTORS = ("totp", "email", "webauthn")  # the values of ``accounts.models.MfaMethod`` that are factors
+
+
+def default_allowed_methods() -> list[str]:
+    return list(SECOND_FACTORS)
+
+
+def validate_allowed_methods(value) -> None:
+    """A non-empty list of distinct second factors: ``totp``, ``email``, ``webauthn``."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError(_("Allow at least one second factor."), code="invalid_allowed_methods")
+    if any(not isinstance(item, str) or item not in SECOND_FACTORS for item in value) or len(set(value)) != len(value):
+        raise ValidationError(
+            _("Allowed methods are a list of distinct values among totp, email and webauthn."), code="invalid_allowed_methods"
+        )
+
+
 def policy_bounds(field_name: str) -> dict:
     """``min_value``/``max_value`` of a policy field, from its validators (their one home), as
     ``ModelSerializer`` derives them; for the API's fields and the commands' options."""
@@ -152,6 +169,25 @@ class Tenant(models.Model):
             "tenant's name. At most 64 printable characters, no colon."
         ),
     )
+    allowed_methods = models.JSONField(
+        _("allowed second factors"),
+        default=default_allowed_methods,
+        validators=[validate_allowed_methods],
+        help_text=_(
+            "The second factors people may use: totp (authenticator app), email (emailed codes), "
+            "webauthn (passkeys and security keys); at least one. A person whose method is no "
+            "longer allowed chooses another at their next sign-in."
+        ),
+    )
+    remember_device_days = models.PositiveSmallIntegerField(
+        _("remember browsers for (days)"),
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(90)],
+        help_text=_(
+            "After the second factor, people may ask to have their browser remembered and skip the "
+            "second factor on that browser for this many days. 0 turns it off. 0–90."
+        ),
+    )
     default_language = models.CharField(
         _("default language"),
         max_length=8,
@@ -193,3 +229,7 @@ class Tenant(models.Model):
         the issuer's rule (a colon or an unprintable character becomes a space)."""
         from_name = "".join(" " if ch == ":" or not ch.isprintable() else ch for ch in self.name)
         return self.issuer or from_name.strip()[:64] or self.id
+
+    def allows(self, method: str) -> bool:
+        """Whether people of this tenant may use ``method`` as their second factor."""
+        return method in (self.allowed_methods or SECOND_FACTORS)

@@ -14,6 +14,8 @@ POLICY_FIELDS = (
     "email_code_ttl_seconds",
     "email_resend_seconds",
     "issuer",
+    "allowed_methods",
+    "remember_device_days",
     "password_min_length",
     "password_reset_ttl_seconds",
     "default_language",

@@ -33,8 +33,10 @@ from accounts.api.serializers import (
     UserCreateInput,
     UserSerializer,
     UserUpdateInput,
-    VerifyInput,
+    VerifyCodeInput,
+    VerifyPasskeyInput,
     VerifyResultSerializer,
+    WebAuthnOptionsSerializer,
 )
 
 
@@ -126,8 +128,15 @@ def strict_request_schemas(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+    schemas = result.get("components", {}).get("schemas", {})
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
+            # A body that is one of several shapes (``auth/mfa/verify``: a code or a passkey's
+            # answer) is required, as each shape's fields are.
+            for media in (operation.get("requestBody", {}).get("content", {}).values() if isinstance(operation, dict) else []):
+                ref = media.get("schema", {}).get("$ref", "")
+                if "oneOf" in schemas.get(ref.rsplit("/", 1)[-1], {}):
+                    operation["requestBody"]["required"] = True
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 if parameter.get("name") == "limit" and parameter.get("in") == "query":
                     parameter.setdefault("schema", {}).update(minimum=1, maximum=ApiCursorPagination.max_page_size)
@@ -277,17 +286,57 @@ email_send = extend_schema_view(
     )
 )
 
+webauthn_options = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_webauthn_options",
+        summary="Begin a passkey ceremony",
+        description=(
+            "For passkey users (`mfaMethod: \"webauthn\"`), or a user who must choose a method and picks "
+            "passkeys. While the account has no passkey the answer is creation options "
+            "(`navigator.credentials.create`); otherwise request options (`navigator.credentials.get`). "
+            "The relying party id is the host this call was made to, the origin its scheme and host. "
+            "Send the browser's answer as `credential` to `auth/mfa/verify`. Each call makes a new "
+            "challenge: single use, valid 5 minutes, bound to this sign-in."
+        ),
+        request=MfaTokenInput,
+        answer={
+            200: _answer(
+                WebAuthnOptionsSerializer,
+                {
+                    "Request options": {
+                        "publicKey": {
+                            "challenge": "dGhpcyBpcyBhIHJhbmRvbSBjaGFsbGVuZ2UgLi4uLi4",
+                            "rpId": "auth.example.com",
+                            "allowCredentials": [{"type": "public-key", "id": "n2Wm3M5xQ0a8"}],
+                            "userVerification": "preferred",
+                            "timeout": 300000,
+                        }
+                    }
+                },
+            )
+        },
+        errors=(*BODY_ERRORS, "invalid_mfa_token", "wrong_mfa_method", *SIGN_IN_LIMITS),
+    )
+)
+
 verify = extend_schema_view(
     post=_operation(
         tags=AUTH_TAG,
         operation_id="auth_verify",
         summary="Give the second factor and receive tokens",
         description=(
-            "A six-digit code from the app or the email (spaces ignored), or an unused recovery code. "
-            "A wrong code counts towards the lockout (`attemptsRemaining`). When the code finished "
-            "setting up the app, the answer also holds the ten recovery codes, shown only this once."
+            "A six-digit code from the app or the email (spaces ignored), or an unused recovery code; or, "
+            "for passkeys, `credential`: the browser's answer to the options of `auth/mfa/webauthn/options`. "
+            "A wrong code or a refused passkey answer (malformed, replayed, wrong origin or RP id, unknown "
+            "credential, expired challenge, a sign count going back) counts towards the lockout "
+            "(`attemptsRemaining`). When this finished setting up the app or a first passkey, the answer "
+            "also holds the ten recovery codes, shown only this once. With `rememberDevice: true` where the "
+            "tenant's `rememberDeviceDays` is above 0, the answer holds a `deviceToken` for `auth/login`."
         ),
-        request=VerifyInput,
+        request=PolymorphicProxySerializer(
+            component_name="Verify", serializers=[VerifyCodeInput, VerifyPasskeyInput], resource_type_field_name=None
+        ),
         answer={
             200: _answer(
                 VerifyResultSerializer,
@@ -295,7 +344,16 @@ verify = extend_schema_view(
             )
         },
         errors=(*BODY_ERRORS, "invalid_mfa_token", "invalid_code", "code_already_used", "locked_out", *SIGN_IN_LIMITS),
-        examples={"Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"}},
+        examples={
+            "Verify": {"mfaToken": "eyJ1c2VyX2lkIjoi…", "code": "123456"},
+            "Verify a passkey": {
+                "mfaToken": "eyJ1c2VyX2lkIjoi…",
+                "credential": {
+                    "id": "n2Wm3M5xQ0a8", "rawId": "n2Wm3M5xQ0a8", "type": "public-key",
+                    "response": {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Ii4uLn0", "authenticatorData": "SZYN5Y…", "signature": "MEUCIQ…"},
+                },
+            },
+        },
     )
 )
 

@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 from accounts import lockout
 from accounts.models import AuditEvent, MfaMethod
-from mfa.setup import mfa_enrolled
-from tenants.models import Tenant, policy_bounds
+from mfa.setup import mfa_enrolled, passkey_count
+from tenants.models import SECOND_FACTORS, Tenant, policy_bounds
 from django.utils.translation import gettext_lazy as _
 
 # --- strict fields: JSON types are not coerced (DRF would take 5 for "5" and "yes" for true)
@@ -97,17 +97,66 @@ class ErrorSerializer(serializers.Serializer):
 class LoginInput(InputSerializer):
     username = StrictCharField(max_length=300, trim_whitespace=False)
     password = StrictCharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    deviceToken = StrictCharField(
+        source="device_token", required=False, max_length=1024,
+        help_text="The `deviceToken` an earlier `auth/mfa/verify` answered with `rememberDevice: true`: while it is valid, the second factor is skipped.",
+    )
 
 
 class MfaTokenInput(InputSerializer):
     mfaToken = StrictCharField(source="mfa_token", max_length=1024, help_text="The `mfaToken` of the `auth/login` answer (valid 10 minutes).")
 
 
+class StrictDictField(serializers.DictField):
+    default_error_messages = {"not_a_dict": "Must be a JSON object."}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "description": "A WebAuthn `PublicKeyCredential` as JSON (`credential.toJSON()`): `id`, `rawId`, `type`, `response` with base64url values."})
+class CredentialField(StrictDictField):
+    pass
+
+
 class VerifyInput(MfaTokenInput):
     code = StrictCharField(
         max_length=64,
+        required=False,
         trim_whitespace=False,
-        help_text="Six digits from the app or the email (spaces ignored), or an unused recovery code.",
+        help_text="Six digits from the app or the email (spaces ignored), or an unused recovery code. Give `code` or `credential`.",
+    )
+    credential = CredentialField(
+        required=False,
+        help_text="Passkey users: the answer of `navigator.credentials.get` (or `.create` while setting up) to the options of `auth/mfa/webauthn/options`.",
+    )
+    rememberDevice = StrictBooleanField(
+        source="remember_device", required=False, default=False,
+        help_text="When the tenant's `rememberDeviceDays` is above 0: also answer a `deviceToken` that skips the second factor at `auth/login` for that many days.",
+    )
+
+    def validate(self, attrs):
+        if ("code" in attrs) == ("credential" in attrs):
+            raise serializers.ValidationError({"code": ["Give either a code or a credential."]})
+        return attrs
+
+
+# The two shapes of ``VerifyInput`` for the published schema (``oneOf``): a code, or a passkey's answer.
+class VerifyCodeInput(MfaTokenInput):
+    code = StrictCharField(max_length=64, trim_whitespace=False, help_text=VerifyInput._declared_fields["code"].help_text)
+    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+
+
+class VerifyPasskeyInput(MfaTokenInput):
+    credential = CredentialField(help_text=VerifyInput._declared_fields["credential"].help_text)
+    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+
+
+class WebAuthnOptionsSerializer(serializers.Serializer):
+    publicKey = serializers.DictField(
+        help_text=(
+            "`PublicKeyCredentialCreationOptions` while a passkey is being set up, else "
+            "`PublicKeyCredentialRequestOptions`, as JSON (binary values in base64url; "
+            "`PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` read them). "
+            "Its challenge is single-use and lives 5 minutes."
+        )
     )
 
 
@@ -149,14 +198,18 @@ class VerifyResultSerializer(TokensSerializer):
     recoveryCodes = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text="Only when this code finished setting up the authenticator app: shown once, store them safely.",
+        help_text="Only when this code finished setting up the authenticator app or a first passkey: shown once, store them safely.",
+    )
+    deviceToken = serializers.CharField(
+        required=False,
+        help_text="Only with `rememberDevice: true` where the tenant allows it: send it with `auth/login` to skip the second factor on this device until it expires or is revoked.",
     )
 
 
 class MfaChallengeSerializer(serializers.Serializer):
     mfaRequired = serializers.BooleanField(help_text="Always true: the password was right, a second factor is needed.")
     mfaToken = serializers.CharField(help_text="Pass to the `auth/mfa/…` calls; valid 10 minutes, for this sign-in only.")
-    mfaMethod = serializers.ChoiceField(choices=["totp", "email"], help_text="The second factor this sign-in needs.")
+    mfaMethod = serializers.ChoiceField(choices=["totp", "email", "webauthn"], help_text="The second factor this sign-in needs.")
     enrollmentRequired = serializers.BooleanField(
         help_text="True when a method must be set up first: `auth/mfa/totp/setup` (app), or `auth/mfa/email/send` to choose email instead when the account has no method yet."
     )
@@ -183,7 +236,8 @@ class UserSerializer(serializers.Serializer):
     username = serializers.CharField()
     email = serializers.EmailField()
     mfaMethod = serializers.ChoiceField(source="mfa_method", choices=_METHODS)
-    mfaEnrolled = serializers.SerializerMethodField(help_text="The second factor is ready: email, or a confirmed app.")
+    mfaEnrolled = serializers.SerializerMethodField(help_text="The second factor is ready: email, a confirmed app, or at least one passkey.")
+    passkeyCount = serializers.SerializerMethodField(help_text="How many passkeys (WebAuthn credentials) the user has registered.")
     isActive = serializers.BooleanField(source="is_active")
     isAdmin = serializers.BooleanField(source="is_tenant_admin")
     lockedUntil = serializers.SerializerMethodField(help_text="While the account is locked: until when; else null.")
@@ -193,6 +247,10 @@ class UserSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_mfaEnrolled(self, user) -> bool:
         return mfa_enrolled(user)
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_passkeyCount(self, user) -> int:
+        return passkey_count(user)
 
     @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
     def get_lockedUntil(self, user):
@@ -229,7 +287,7 @@ class UserUpdateInput(InputSerializer):
     resetTOTP = StrictBooleanField(
         source="reset_mfa",
         required=False,
-        help_text="true: clear the app secret, recovery codes and pending email codes, revoke refresh tokens, email the user. An app user sets the app up again at next sign-in.",
+        help_text="true: clear the app secret, passkeys, recovery codes, pending email codes and remembered browsers, revoke refresh tokens, email the user. An app or passkey user sets it up again at next sign-in.",
     )
     unlock = StrictBooleanField(required=False, help_text="true: lift a lockout and restart the failure counters.")
     sendPasswordReset = StrictBooleanField(
@@ -281,10 +339,25 @@ class SettingsSerializer(serializers.Serializer):
     passwordResetTtlSeconds = serializers.IntegerField(
         source="password_reset_ttl_seconds", help_text=f"Lifetime of a password reset link ({_range('password_reset_ttl_seconds')})."
     )
+    allowedMethods = serializers.ListField(
+        source="allowed_methods", child=serializers.ChoiceField(choices=list(SECOND_FACTORS)),
+        help_text="The second factors users may have: `totp`, `email`, `webauthn`. A user whose method is not in it chooses again at next sign-in.",
+    )
+    rememberDeviceDays = serializers.IntegerField(
+        source="remember_device_days", help_text=f"Days a browser or device may skip the second factor after \"remember\" ({_range('remember_device_days')}; 0 = off)."
+    )
+
     defaultLanguage = serializers.ChoiceField(
         source="default_language", choices=_LANGUAGES,
         help_text="The pages' and emails' language when the browser's Accept-Language names none Gatehouse has.",
     )
+
+
+@extend_schema_field(
+    {"type": "array", "items": {"type": "string", "enum": ["totp", "email", "webauthn"]}, "minItems": 1, "maxItems": 3, "uniqueItems": True}
+)
+class AllowedMethodsField(serializers.ListField):
+    pass
 
 
 class SettingsInput(InputSerializer):
@@ -299,6 +372,17 @@ class SettingsInput(InputSerializer):
     passwordResetTtlSeconds = StrictIntegerField(
         source="password_reset_ttl_seconds", required=False, **policy_bounds("password_reset_ttl_seconds")
     )
+    allowedMethods = AllowedMethodsField(
+        source="allowed_methods", required=False, allow_empty=False, max_length=3,
+        child=StrictChoiceField(choices=list(SECOND_FACTORS)),
+        help_text="A non-empty list of distinct values among `totp`, `email`, `webauthn`.",
+    )
+    rememberDeviceDays = StrictIntegerField(source="remember_device_days", required=False, **policy_bounds("remember_device_days"))
+
+    def validate_allowedMethods(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Give each method once.")
+        return value
     issuer = StrictCharField(
         required=False,
         allow_blank=True,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/login", views.SignInView.as_view(), name="login"),
     path("auth/mfa/totp/setup", views.TotpSetupView.as_view(), name="totp-setup"),
     path("auth/mfa/email/send", views.EmailSendView.as_view(), name="email-send"),
+    path("auth/mfa/webauthn/options", views.WebAuthnOptionsView.as_view(), name="webauthn-options"),
     path("auth/mfa/verify", views.VerifyView.as_view(), name="verify"),
     path("auth/token/refresh", views.RefreshView.as_view(), name="token-refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="logout"),

@@ -45,8 +45,17 @@ from accounts.tokens import token_refresh, token_revoke
 from flows import pending as pending_sign_in
 from flows.manage import user_change
 from flows.password import api_change, forgot, link_base, reset
-from flows.signin import api_code, api_password
-from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
+from flows.signin import api_code, api_password, relying_party
+from mfa.passkeys import webauthn_options
+from mfa.setup import (
+    enrolling,
+    enrollment_email_send,
+    enrollment_needed,
+    enrollment_totp_begin,
+    passkey_count,
+    totp_provisioning,
+    with_totp_confirmed,
+)
 from tenants.selectors import tenant_get
 from tenants.services import tenant_update_policy
 from django.utils.translation import gettext_lazy as _
@@ -181,11 +190,32 @@ class EmailSendView(AuthView):
 
     def post(self, request, tenant_id):
         pending, user = self.pending_user(**_validated(MfaTokenInput, request))
-        enrolling = bool(pending.enroll) and user.mfa_method == MfaMethod.NONE
-        if user.mfa_method != MfaMethod.EMAIL and not enrolling:
+        choosing = enrolling(user, pending.enroll) and user.tenant.allows(MfaMethod.EMAIL)
+        if (user.mfa_method != MfaMethod.EMAIL or not user.tenant.allows(MfaMethod.EMAIL)) and not choosing:
             raise WrongMfaMethod()
         body = enrollment_email_send(user=user, enroll=pending.enroll)
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+@docs.webauthn_options
+class WebAuthnOptionsView(AuthView):
+    """The options of a passkey ceremony for this sign-in: creation options while a passkey is
+    to be set up (the user's method is passkeys and none is registered, or a user who must
+    choose a method picks passkeys), else request options. Each call makes a new challenge,
+    single-use, valid 5 minutes, bound to this ``mfaToken``'s sign-in and to the host called."""
+
+    tenant_first = False  # read with the pending user (pending_user)
+
+    def post(self, request, tenant_id):
+        pending, user = self.pending_user(**_validated(MfaTokenInput, request))
+        if not user.tenant.allows(MfaMethod.WEBAUTHN):
+            raise WrongMfaMethod()
+        choosing = enrolling(user, pending.enroll)
+        if user.mfa_method != MfaMethod.WEBAUTHN and not choosing:
+            raise WrongMfaMethod()
+        register = passkey_count(user) == 0
+        body = webauthn_options(user=user, binding=pending.fingerprint, rp=relying_party(request, user.tenant), register=register)
+        return Response(body)
 
 
 @docs.verify
@@ -195,7 +225,12 @@ class VerifyView(AuthView):
     def post(self, request, tenant_id):
         data = _validated(VerifyInput, request)
         pending, user = self.pending_user(mfa_token=data["mfa_token"])
-        return Response(api_code(pending, user, data["code"], ctx=self.ctx()))
+        remember = data["remember_device"]
+        if "credential" in data:
+            body = api_code(pending, user, ctx=self.ctx(), credential=data["credential"], rp=relying_party(request, user.tenant), remember=remember)
+        else:
+            body = api_code(pending, user, data["code"], ctx=self.ctx(), remember=remember)
+        return Response(body)
 
 
 class TokenView(PublicView):

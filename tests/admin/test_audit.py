@@ -11,11 +11,13 @@ from accounts.models import AuditEvent, MfaMethod
 from accounts.passwords import reset_token_make
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa import totp
+from mfa.models import WebAuthnCredential
 from mfa.recovery_codes import recovery_codes_replace
 from tenants.services import tenant_update_policy
 from tests.accounts.flows import code_now, logout_url, manual_key, password_step, setup_url, verify_url
 from tests.admin.conftest import signed_in_client
 from tests.conftest import confirm_totp
+from tests.mfa.soft_authenticator import SoftAuthenticator, page_add, page_register, page_sign_in
 
 Kind = AuditEvent.Kind
 
@@ -90,6 +92,30 @@ def trigger(kind: str, *, user_factory, tina, client_a) -> str:
         refresh = token_pair_issue(user=tina, amr=AMR_OTP)["refreshToken"]
         for _ in range(2):  # the second use of one refresh token
             c.post("/tenant/acme/v2/auth/token/refresh", {"refreshToken": refresh}, content_type="application/json")
+        return "tina"
+    if kind in (Kind.PASSKEY_ADDED, Kind.PASSKEY_USED, Kind.PASSKEY_REMOVED, Kind.PASSKEY_CLONE_SUSPECTED):
+        user_factory("pia", mfa_method=MfaMethod.WEBAUTHN)
+        key = SoftAuthenticator()
+        page_register(c, "acme", "pia", key)
+        clone = key.clone()
+        if kind == Kind.PASSKEY_REMOVED:
+            page_add(c, "acme", SoftAuthenticator())
+            c.post(f"/tenant/acme/account/passkeys/{WebAuthnCredential.objects.filter(user__username='pia').first().pk}/remove/")
+        c.post(logout_url("acme"))
+        page_sign_in(c, "acme", "pia", key)
+        if kind == Kind.PASSKEY_CLONE_SUSPECTED:
+            c.post(logout_url("acme"))
+            page_sign_in(c, "acme", "pia", clone)
+        return "pia"
+    if kind in (Kind.BROWSER_REMEMBERED, Kind.REMEMBERED_BROWSER_USED):
+        tenant_update_policy(tenant=tina.tenant, remember_device_days=30)
+        password_step(c, "acme", "tina")
+        assert c.post(verify_url("acme"), {"code": code_now(), "remember": "on"}).status_code == HTTPStatus.FOUND
+        c.post(logout_url("acme"))
+        password_step(c, "acme", "tina")
+        return "tina"
+    if kind == Kind.REMEMBERED_BROWSERS_FORGOTTEN:
+        signed_in_client(tina).post("/tenant/acme/account/", {"action": "forget-browsers"})
         return "tina"
     if kind == Kind.PASSWORD_RESET_SENT:
         client_a.post(f"/admin/accounts/user/{tina.pk}/send-password-reset/")

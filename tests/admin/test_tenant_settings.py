@@ -7,6 +7,7 @@ from tenants.models import Tenant
 
 POLICY = {"name": "Acme Corp", "mfa_max_attempts": 5, "password_max_attempts": 10, "lockout_seconds": 300,
           "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": "",
+          "allowed_methods": ["totp", "email", "webauthn"], "remember_device_days": 0,
           "password_min_length": 12, "password_reset_ttl_seconds": 3600, "default_language": "en"}
 
 
@@ -21,7 +22,7 @@ def test_settings_page_shows_the_whole_policy_with_help(client_a):
     page = response.content.decode()
     for field in ("mfa_max_attempts", "password_max_attempts", "lockout_seconds", "mfa_required",
                   "email_code_ttl_seconds", "email_resend_seconds", "issuer", "name",
-                  "password_min_length", "password_reset_ttl_seconds"):
+                  "password_min_length", "password_reset_ttl_seconds", "allowed_methods", "remember_device_days"):
         assert f'name="{field}"' in page, field
         help_text = str(Tenant._meta.get_field(field).help_text)
         assert help_text.split(".")[0].replace('"', "&quot;") in page, field
@@ -56,6 +57,9 @@ def test_settings_are_saved(client_a):
         ("issuer", "x" * 65, "max_length"),
         ("lockout_seconds", "soon", "invalid"),
         ("name", "", "required"),
+        ("allowed_methods", [], "required"),
+        ("allowed_methods", ["sms"], "invalid_choice"),
+        ("remember_device_days", 91, "max_value"),
     ],
 )
 def test_bad_values_are_refused_beside_the_field(client_a, field, value, code):

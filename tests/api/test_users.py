@@ -17,7 +17,7 @@ from mfa.recovery_codes import recovery_codes_replace
 from tests.api.helpers import access_token, assert_error, call, v2
 from tests.conftest import PASSWORD, confirm_totp, run_notices
 
-USER_KEYS = {"id", "username", "email", "mfaMethod", "mfaEnrolled", "isActive", "isAdmin", "lockedUntil", "createdAt", "lastLoginAt"}
+USER_KEYS = {"id", "username", "email", "mfaMethod", "mfaEnrolled", "passkeyCount", "isActive", "isAdmin", "lockedUntil", "createdAt", "lastLoginAt"}
 
 
 @pytest.fixture
@@ -49,6 +49,7 @@ def test_list_users(client, admin, admin_token, bob, email_user):
         "email": "bob@example.com",
         "mfaMethod": "totp",
         "mfaEnrolled": True,
+        "passkeyCount": 0,
         "isActive": True,
         "isAdmin": False,
         "lockedUntil": None,

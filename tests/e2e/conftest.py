@@ -517,6 +517,13 @@ def _main_roster() -> list[list[str]]:
         ["create_tenant", "apifuzz", "--name", "API Fuzz", "--password-max-attempts", "100", "--mfa-max-attempts", "100"],
         # Only test_fuzz_pages signs in here: its wrong codes must neither lock it early nor lock a user of another test.
         ["create_tenant", "pagefuzz", "--name", "Page Fuzz", "--mfa-required", "--mfa-max-attempts", "100"],
+        ["create_tenant", "keys", "--name", "Keys Inc"],
+        ["create_user", "keys", "wendy", "--email", "wendy@example.com", "--password", p, "--mfa", "webauthn"],
+        ["create_user", "keys", "walt", "--email", "walt@example.com", "--password", p, "--mfa", "webauthn"],
+        ["create_user", "keys", "kadmin", "--email", "kadmin@example.com", "--password", p, "--admin"],
+        ["create_tenant", "mem", "--name", "Mem Ltd"],
+        ["create_user", "mem", "mel", "--email", "mel@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "mem", "madmin", "--email", "madmin@example.com", "--password", p, "--admin"],
         ["create_user", "acme", "tina", "--email", "tina@example.com", "--password", p, "--mfa", "totp"],
         ["create_user", "acme", "emma", "--email", "emma@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "acme", "nora", "--email", "nora@example.com", "--password", p],
@@ -703,7 +710,7 @@ class Api:
             return
         data = response.json()
         if isinstance(data, dict):
-            self._secrets.add(*(str(data.get(k) or "") for k in ("accessToken", "refreshToken", "secret", "otpauthUri")))
+            self._secrets.add(*(str(data.get(k) or "") for k in ("accessToken", "refreshToken", "secret", "otpauthUri", "deviceToken")))
             self._secrets.add(*(data.get("recoveryCodes") or []))
 
     def login(self, username: str, password: str = PASSWORD) -> dict:

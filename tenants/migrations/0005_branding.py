@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tenants", "0003_password_policy"),
+        ("tenants", "0004_passkeys_methods_remember"),
     ]
 
     operations = [
