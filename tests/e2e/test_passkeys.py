@@ -75,7 +75,8 @@ def test_passkeys_in_chromium_with_a_virtual_authenticator(keys_tab, main_stack)
     page.click("button:has-text('Create passkey')")
     page.wait_for_selector("ul.codes")
     assert len(page.locator("ul.codes code").all_inner_texts()) == 10
-    page.click("a.button")
+    page.check("input[name=saved]")
+    page.click("form.saved button[type=submit]")  # "I have saved these recovery codes" (issue 21)
     page.wait_for_url("**/tenant/keys/account/")
     assert passkey_names(page) == ["Laptop"]
     assert len(authenticators.credentials(laptop)) == 1
@@ -119,7 +120,8 @@ def test_passkeys_in_chromium_with_a_virtual_authenticator(keys_tab, main_stack)
     page.wait_for_url("**/tenant/keys/mfa/setup/")
     page.click("button:has-text('Create passkey')")
     page.wait_for_selector("ul.codes")
-    page.click("a.button")
+    page.check("input[name=saved]")
+    page.click("form.saved button[type=submit]")  # "I have saved these recovery codes" (issue 21)
     page.wait_for_url("**/tenant/keys/account/")
     assert len(passkey_names(page)) == 1
     assert api.get(f"Users/{uid}").json()["passkeyCount"] == 1
