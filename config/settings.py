@@ -195,28 +195,22 @@ REST_FRAMEWORK = {
     },
 }
 
-JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
-if JWT_ALGORITHM not in ("HS256", "RS256"):
-    raise ImproperlyConfigured("JWT_ALGORITHM must be HS256 or RS256.")
-SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_SECONDS", default=300)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("REFRESH_TOKEN_SECONDS", default=86400)),
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": False,
-    "ALGORITHM": JWT_ALGORITHM,
-    "SIGNING_KEY": env.str("JWT_PRIVATE_KEY", multiline=True, default="") or SECRET_KEY,
-    "VERIFYING_KEY": env.str("JWT_PUBLIC_KEY", multiline=True, default="") or None,
-    "USER_ID_FIELD": "id",
-    "USER_ID_CLAIM": "sub",
-    "AUTH_HEADER_TYPES": ("Bearer",),
-    "TOKEN_OBTAIN_SERIALIZER": None,
-}
+# --- Tokens (issue 20: every JWT is signed with its tenant's own key, tenants/signing.py) ---
+# The JWT_ALGORITHM / JWT_PRIVATE_KEY / JWT_PUBLIC_KEY settings are gone (HS256 with
+# SECRET_KEY no longer exists); a deployment that still sets JWT_ALGORITHM is told so.
+if env.str("JWT_ALGORITHM", default=""):
+    raise ImproperlyConfigured(
+        "JWT_ALGORITHM is no longer a setting: every tenant signs its tokens with its own key "
+        "(see the README, 'Signing keys'). Remove JWT_ALGORITHM, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY."
+    )
+ACCESS_TOKEN_SECONDS = env.int("ACCESS_TOKEN_SECONDS", default=300)
+REFRESH_TOKEN_SECONDS = env.int("REFRESH_TOKEN_SECONDS", default=86400)
 # A refresh-token chain ends this long after the sign-in that began it, however often it is
 # refreshed (each refresh token lives REFRESH_TOKEN_SECONDS, never past the chain's end).
 REFRESH_TOKEN_MAX_SECONDS = env.int("REFRESH_TOKEN_MAX_SECONDS", default=30 * 24 * 3600)
-if JWT_ALGORITHM == "RS256" and not SIMPLE_JWT["VERIFYING_KEY"]:
-    raise ImproperlyConfigured("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY and JWT_PUBLIC_KEY.")
+# ID tokens (OpenID Connect) live this long.
+OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", default=300)
+# --- end of tokens ---
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",
