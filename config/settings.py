@@ -212,6 +212,47 @@ REFRESH_TOKEN_MAX_SECONDS = env.int("REFRESH_TOKEN_MAX_SECONDS", default=30 * 24
 OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", default=300)
 # --- end of tokens ---
 
+# --- OpenID Connect provider and CORS (issue 20: oidc/, django-oauth-toolkit, django-cors-headers) ---
+# Each tenant is an OpenID Provider at /tenant/ID/ (oidc/urls.py); its clients are
+# oidc.Application rows and its keys tenants.SigningKey rows, so nothing here is per tenant.
+INSTALLED_APPS += ["oauth2_provider", "corsheaders", "oidc"]
+# CorsMiddleware must come before CommonMiddleware (django-cors-headers' rule).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "oidc.Grant"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.TenantOAuth2Validator",
+    "SCOPES": {"openid": "Sign you in", "profile": "Your username", "email": "Your email address"},
+    "DEFAULT_SCOPES": ["openid"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    # PKCE: required for public clients, checked when sent by confidential ones
+    # (TenantOAuth2Validator.is_pkce_required); S256 only.
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOWED_SCHEMES": ["https", "http"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": True,
+    "REQUEST_APPROVAL_PROMPT": "auto",
+    "OIDC_JWKS_MAX_AGE_SECONDS": 300,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+}
+# CORS: no origin is allowed by settings; oidc.cors allows a tenant's clients' origins on
+# that tenant's REST API and token, userinfo and revocation endpoints. No cookies.
+# (Discovery and the JWKS are public: they answer "Access-Control-Allow-Origin: *" themselves.)
+CORS_URLS_REGEX = r"^/tenant/[a-z0-9-]+/(v2/|oauth/(token|userinfo|revoke)/)"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 600
+# --- end of OpenID Connect provider and CORS ---
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",
     "DESCRIPTION": (

@@ -1,6 +1,6 @@
 """A tenant's signing keys: the one home of how Gatehouse signs and verifies its JWTs.
 
-Each tenant has its own asymmetric key pair (RS256 by default, ES256 as an option); the
+Each tenant has its own asymmetric key pair (RS256); the
 private key is encrypted at rest (``tenants.encryption``), the public key is published in
 the tenant's JWKS. Every JWT of a tenant — the REST API's access and refresh tokens here,
 the OpenID Connect ID tokens through ``oidc`` — is signed with the tenant's newest active
@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -48,8 +48,6 @@ def private_key_generate(algorithm: str) -> str:
     """A new private key as unencrypted PKCS#8 PEM."""
     if algorithm == SigningKey.Algorithm.RS256:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif algorithm == SigningKey.Algorithm.ES256:
-        key = ec.generate_private_key(ec.SECP256R1())
     else:
         raise ValueError(f"Unsupported signing algorithm: {algorithm}")
     return key.private_bytes(
