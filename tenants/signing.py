@@ -116,12 +116,12 @@ def signing_keys_published(*, tenant_id: str, now=None):
     now = now or timezone.now()
     return SigningKey.objects.filter(
         Q(retired_at__isnull=True) | Q(retired_at__gt=now - token_lifetime_max()), tenant_id=tenant_id
-    ).order_by("-created_at")
+    ).order_by("-created_at", "-pk")
 
 
 def signing_key_current(*, tenant_id: str) -> SigningKey:
     """The key that signs the tenant's tokens now (made on first use)."""
-    key = SigningKey.objects.filter(tenant_id=tenant_id, retired_at__isnull=True).order_by("-created_at").first()
+    key = SigningKey.objects.filter(tenant_id=tenant_id, retired_at__isnull=True).order_by("-created_at", "-pk").first()
     if key is None:
         key = signing_key_create(tenant=Tenant.objects.get(pk=tenant_id))
     return key
