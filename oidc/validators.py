@@ -87,6 +87,16 @@ class TenantOAuth2Validator(OAuth2Validator):
             return False
         return True
 
+    # --- prompt=none (OpenID Connect Core §3.1.2.6) ------------------------------------------
+
+    def validate_silent_login(self, request):
+        user = getattr(self.http_request, "user", None)
+        return bool(self.tenant is not None and user is not None and user.is_authenticated and user.tenant_id == self.tenant.pk)
+
+    def validate_silent_authorization(self, request):
+        client = getattr(request, "client", None)
+        return bool(client is not None and client.skip_authorization)
+
     # --- PKCE ---------------------------------------------------------------------------------
 
     def is_pkce_required(self, client_id, request):

@@ -75,8 +75,11 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
     def dispatch(self, request, *args, **kwargs):
         self.oauth2_data = {}
         if request.user.is_authenticated and not signed_in_here(request, self.tenant):
-            # Signed in to another tenant: here, that is no one.
-            logout(request)
+            # Signed in to another tenant: here, that is no one (the sign-in page replaces
+            # that session when the person signs in here).
+            if set(request.GET.get("prompt", "").split()) & {"none", "login"}:
+                return self.handle_no_permission()
+            return redirect_to_login(request.get_full_path(), self.get_login_url(), "next")
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
