@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("tenant/<slug:tenant_id>/v2/", include("accounts.api.urls")),
+    path("tenant/<slug:tenant_id>/v2/", include("oidc.api.urls")),
     path("tenant/<slug:tenant_id>/oauth/", include(oauth_urlpatterns)),
     path("tenant/<slug:tenant_id>/.well-known/", include(wellknown_urlpatterns)),
     path("tenant/<slug:tenant_id>/", include("accounts.urls")),
