@@ -223,6 +223,7 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oidc.Grant"
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OAUTH2_VALIDATOR_CLASS": "oidc.validators.TenantOAuth2Validator",
+    "APPLICATION_ADMIN_CLASS": "oidc.admin.ClientAdmin",
     "SCOPES": {"openid": "Sign you in", "profile": "Your username", "email": "Your email address"},
     "DEFAULT_SCOPES": ["openid"],
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
