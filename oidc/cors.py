@@ -7,6 +7,7 @@ are ever allowed across origins: these calls carry Bearer tokens or client crede
 """
 import re
 
+from django.conf import settings
 from oauth2_provider.models import is_origin_allowed
 
 from oidc.selectors import client_origins
@@ -17,6 +18,8 @@ _TENANT_PATH = re.compile(r"^/tenant/(?P<tenant_id>[a-z0-9][a-z0-9-]{1,62})/")
 def cors_allowed_for_request(sender, request, **kwargs) -> bool:
     origin = request.headers.get("Origin")
     match = _TENANT_PATH.match(request.path_info)
-    if not origin or match is None:
+    # django-cors-headers enables a request when CORS_URLS_REGEX *or* a receiver says so:
+    # the paths are checked here too.
+    if not origin or match is None or not re.match(settings.CORS_URLS_REGEX, request.path_info):
         return False
     return is_origin_allowed(origin, client_origins(tenant_id=match["tenant_id"]))
