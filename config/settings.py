@@ -245,6 +245,7 @@ OAUTH2_PROVIDER = {
     "REQUEST_APPROVAL_PROMPT": "auto",
     "OIDC_JWKS_MAX_AGE_SECONDS": 300,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # access and refresh tokens stored as SHA-256 checksums only
 }
 # CORS: no origin is allowed by settings; oidc.cors allows a tenant's clients' origins on
 # that tenant's REST API and token, userinfo and revocation endpoints. No cookies.

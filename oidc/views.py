@@ -11,6 +11,7 @@ small views of our own, because DOT's read the project-wide ``OIDC_RSA_PRIVATE_K
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect, JsonResponse
@@ -48,6 +49,21 @@ def tenant_issuer(request, tenant_id: str) -> str:
 def signed_in_here(request, tenant) -> bool:
     user = request.user
     return user.is_authenticated and user.tenant_id == tenant.pk
+
+
+def allow_form_action_to(response, uri: str | None):
+    """The page's Content-Security-Policy with its form's redirect target allowed: browsers
+    apply ``form-action`` to the redirect that answers a form, and the consent and sign-out
+    forms answer with a redirect to the client's (registered, already checked) URI."""
+    if not uri:
+        return response
+    parts = urlsplit(uri)
+    source = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+    if not parts.scheme or any(ch in source for ch in " ;,'\"\n"):
+        return response
+    policy = settings.CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {source}")
+    response.headers["Content-Security-Policy"] = policy
+    return response
 
 
 class TenantOAuthLibMixin(TenantMixin):
@@ -131,6 +147,10 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
     def form_invalid(self, form):
         return self.render_to_response(self.get_context_data(form=form, error=InvalidClientIdError()), status=400)
 
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        return response if context.get("error") else allow_form_action_to(response, context.get("redirect_uri"))
+
 
 @method_decorator(never_cache, name="dispatch")
 class TenantTokenView(TenantOAuthLibMixin, TokenView):
@@ -151,6 +171,12 @@ class TenantLogoutView(TenantMixin, RPInitiatedLogoutView):
     client and the ID token hint must be this tenant's."""
 
     template_name = "oidc/logout_confirm.html"
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        if context.get("error"):
+            return response
+        return allow_form_action_to(response, self.oidc_data.get("post_logout_redirect_uri"))
 
     def get_request_application(self, id_token, client_id):
         if client_id:
