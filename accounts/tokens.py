@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.audit import RequestContext, audit_record
@@ -88,7 +89,11 @@ def refresh_tokens_revoke(*, user: User) -> int:
     ended. Call it inside the transaction of the change it belongs to."""
     with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         User.objects.select_for_update().filter(pk=user.pk).first()
-        return RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        now = timezone.now()
+        # The OpenID Provider's tokens of the user too (django-oauth-toolkit's models).
+        get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=now, updated=now)
+        get_access_token_model().objects.filter(user=user).delete()
+        return RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
 
 
 def _presented(raw, *, tenant_id: str) -> dict:

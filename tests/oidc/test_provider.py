@@ -114,3 +114,14 @@ def test_email_code_user_signs_in_through_the_email_step(client, tenant, email_u
     code = callback_params(client.get(url))["code"]
     claims = verify_id_token(client, "acme", exchange(client, "acme", rp.client_id, code, verifier).json()["id_token"], audience=rp.client_id)
     assert claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+def test_an_mfa_reset_ends_the_providers_tokens(client, tenant, totp_user, rp):
+    from flows.manage import user_change
+
+    verifier, code = full_sign_in(client, "acme", rp)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    user_change(user=totp_user, actor=None, reset_mfa=True)
+    assert client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == HTTPStatus.UNAUTHORIZED
+    refreshed = client.post("/tenant/acme/oauth/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": rp.client_id})
+    assert refreshed.json()["error"] == "invalid_grant"
