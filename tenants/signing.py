@@ -164,14 +164,13 @@ def jwt_sign(*, tenant_id: str, claims: dict) -> str:
     )
 
 
-def jwt_verify(token, *, tenant_id: str, token_type: str) -> dict:
-    """The claims of a JWT of this tenant of this ``token_type``, or ``InvalidJWT``.
+def jwt_signed_claims(token, *, tenant_id: str, verify_exp: bool = True) -> dict:
+    """The claims of a JWT signed with one of the tenant's published keys, or ``InvalidJWT``.
 
-    The key is the one the header's ``kid`` names among the tenant's published keys, and
-    only its algorithm is accepted (no ``alg: none``, no HMAC with a public key). ``exp``,
-    ``iat``, ``jti`` and ``sub`` are required; ``tid`` must be this tenant and ``iss`` this
-    tenant's issuer path (any host this server answers to: ``ALLOWED_HOSTS`` decides those).
-    """
+    The key is the one the header's ``kid`` names, and only its algorithm is accepted (no
+    ``alg: none``, no HMAC with a public key). ``iat`` and ``iss`` are required, ``exp`` too
+    unless ``verify_exp`` is off (an expired ID token as a logout hint); ``iss`` must be
+    this tenant's issuer path (any host this server answers to: ``ALLOWED_HOSTS`` decides)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidJWT()
     try:
@@ -189,16 +188,26 @@ def jwt_verify(token, *, tenant_id: str, token_type: str) -> dict:
             token,
             jwt.PyJWK(key.public_jwk).key,
             algorithms=[key.algorithm],
-            options={"require": ["exp", "iat", "jti", "sub", "iss"]},
+            options={"require": ["iat", "iss", *(["exp"] if verify_exp else [])], "verify_exp": verify_exp, "verify_aud": False},
         )
     except jwt.PyJWTError:
         raise InvalidJWT() from None
     issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer.endswith(f"/tenant/{tenant_id}"):
+        raise InvalidJWT()
+    return claims
+
+
+def jwt_verify(token, *, tenant_id: str, token_type: str) -> dict:
+    """The claims of one of the REST API's JWTs of this tenant and ``token_type``, or
+    ``InvalidJWT``: ``jwt_signed_claims``, and ``exp``, ``jti``, ``sub`` present, ``tid``
+    this tenant, ``token_type`` as asked."""
+    claims = jwt_signed_claims(token, tenant_id=tenant_id)
     if (
         claims.get("tid") != tenant_id
         or claims.get("token_type") != token_type
-        or not isinstance(issuer, str)
-        or not issuer.endswith(f"/tenant/{tenant_id}")
+        or not claims.get("jti")
+        or not claims.get("sub")
     ):
         raise InvalidJWT()
     return claims

@@ -125,3 +125,19 @@ def test_an_mfa_reset_ends_the_providers_tokens(client, tenant, totp_user, rp):
     assert client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == HTTPStatus.UNAUTHORIZED
     refreshed = client.post("/tenant/acme/oauth/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": rp.client_id})
     assert refreshed.json()["error"] == "invalid_grant"
+
+
+def test_logout_with_an_id_token_signed_before_a_key_rotation(client, tenant, totp_user, rp):
+    from tenants.signing import signing_key_rotate
+
+    verifier, code = full_sign_in(client, "acme", rp)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    signing_key_rotate(tenant=tenant)
+    response = client.get("/tenant/acme/oauth/logout/", {"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://rp.example/"})
+    assert response.status_code == HTTPStatus.FOUND and response["Location"] == "https://rp.example/"
+
+
+@pytest.mark.parametrize("hint", ["garbage", "a.b.c", ""])
+def test_logout_with_a_bad_hint_is_an_error_page(client, tenant, rp, hint):
+    response = client.get("/tenant/acme/oauth/logout/", {"id_token_hint": hint or "x", "post_logout_redirect_uri": "https://rp.example/"})
+    assert response.status_code == HTTPStatus.BAD_REQUEST and "Location" not in response
