@@ -108,6 +108,9 @@ def run_relying_party(browser, stack, used_secrets, mailbox, *, tenant: str, adm
         page.goto(f"{rp.url}/profile")
         assert rp_json(page)["sub"] == claims["sub"]  # the refreshed access token works
         page.goto(f"{rp.url}/logout")
+        page.wait_for_url(f"**/tenant/{tenant}/oauth/logout/**")  # Gatehouse asks first
+        assert "Photo Album" in page.content()
+        page.click("button[name=allow]")
         page.wait_for_url(f"{rp.url}/")
         assert rp_json(page) == {"user": None}
         page.goto(f"{stack.server.url}/tenant/{tenant}/account/")
