@@ -27,6 +27,7 @@ from django.utils.functional import Promise
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from accounts import metrics
 from accounts.models import User
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def send_notice(*, user_id: str, tenant_id: str, kind: str, context: dict, attem
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     except (smtplib.SMTPException, OSError) as exc:
+        metrics.mail_failed(kind="notice")
         if attempt >= MAX_ATTEMPTS:
             logger.error("gave up the %s notice to user %s after %s attempts (%s)", kind, user_id, attempt, type(exc).__name__)
             return "gave_up"

@@ -9,7 +9,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import lockout
+from accounts import lockout, metrics
 from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidCredentials, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownUsername, User, new_security_stamp
@@ -214,7 +214,7 @@ def password_sign_in(
     password = password if isinstance(password, str) else ""
     if user is _READ_HERE:
         user = user_get_by_username(tenant=tenant, username=name)
-    passed = False
+    passed = locked_now = False
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user.pk).first() if user is not None else None
         state = user or UnknownUsername.objects.select_for_update().get(pk=_unknown_username_pk(tenant, name))
@@ -227,11 +227,16 @@ def password_sign_in(
                 if on_success is not None:
                     on_success(user)
             else:
-                _password_failure(tenant=tenant, state=state, user=user, name=name, ctx=ctx)
+                locked_now = _password_failure(tenant=tenant, state=state, user=user, name=name, ctx=ctx)
     if wait:
+        metrics.sign_in_step(method="password", result="locked")
         raise LockedOut(wait)
     if not passed:
+        metrics.sign_in_step(method="password", result="failure")
+        if locked_now:
+            metrics.lockout(counter="password")
         raise InvalidCredentials()
+    metrics.sign_in_step(method="password", result="success")
     return user
 
 
@@ -242,8 +247,9 @@ def _password_matches(user: User | None, password: str) -> bool:
     return user.check_password(password) and user.is_active
 
 
-def _password_failure(*, tenant, state, user: User | None, name: str, ctx: RequestContext | None) -> None:
-    """Count a wrong password and audit it; at the limit, audit the lock and queue the notice."""
+def _password_failure(*, tenant, state, user: User | None, name: str, ctx: RequestContext | None) -> bool:
+    """Count a wrong password and audit it; at the limit, audit the lock and queue the notice.
+    True when this failure locked the account."""
     attempt = lockout.register_failure(
         model=type(state), pk=state.pk, counter="password", limit=tenant.password_max_attempts,
         lockout_seconds=tenant.lockout_seconds,
@@ -253,6 +259,7 @@ def _password_failure(*, tenant, state, user: User | None, name: str, ctx: Reque
         audit_record(kind=Kind.LOCKOUT, tenant_id=tenant.id, user=user, username=name, ctx=ctx)
         if user is not None:
             notify_user(user=user, kind="locked", seconds=tenant.lockout_seconds)
+    return attempt.locked_until is not None
 
 
 def _unknown_username_pk(tenant, name: str) -> int:
@@ -278,6 +285,8 @@ def sign_in_record(*, user: User, ctx: RequestContext | None = None) -> None:
         User.objects.filter(pk=user.pk).update(last_login=now)
         user.last_login = now
         audit_record(kind=Kind.SIGN_IN_SUCCESS, tenant_id=user.tenant_id, user=user, ctx=ctx)
+        channel = ctx.channel if ctx is not None else ""
+        transaction.on_commit(lambda: metrics.sign_in_completed(channel=channel))  # counted once it is true
 
 
 def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts import metrics
 from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidRefreshToken
 from accounts.models import AuditEvent, RefreshTokenChain, User
@@ -133,15 +134,24 @@ def token_refresh(*, refresh_token: str, tenant_id: str, ctx: RequestContext | N
     """Rotation: the presented refresh token stops working and the next pair of its chain is
     issued, with the same ``amr`` and ``auth_time`` and the user's current ``admin``.
     Raises ``InvalidRefreshToken``; a reused token also ends its chain (audited)."""
-    token = _presented(refresh_token, tenant_id=tenant_id)
-    amr = token.get("amr")
-    amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
-    with transaction.atomic():
-        user, chain, first_use = _presented_use(token, tenant_id=tenant_id, now=timezone.now())
-        if first_use:
-            return _pair_issue(user=user, chain=chain, amr=amr, ctx=ctx)
-        audit_record(kind=AuditEvent.Kind.REFRESH_TOKEN_REUSED, tenant_id=tenant_id, user=user, ctx=ctx)
-    raise InvalidRefreshToken()
+    try:
+        token = _presented(refresh_token, tenant_id=tenant_id)
+        amr = token.get("amr")
+        amr = [str(a) for a in amr] if isinstance(amr, list) else list(AMR_PASSWORD)
+        with transaction.atomic():
+            user, chain, first_use = _presented_use(token, tenant_id=tenant_id, now=timezone.now())
+            if first_use:
+                body = _pair_issue(user=user, chain=chain, amr=amr, ctx=ctx)
+            else:
+                audit_record(kind=AuditEvent.Kind.REFRESH_TOKEN_REUSED, tenant_id=tenant_id, user=user, ctx=ctx)
+    except InvalidRefreshToken:
+        metrics.refresh(result="invalid")
+        raise
+    if not first_use:
+        metrics.refresh(result="reused")
+        raise InvalidRefreshToken()
+    metrics.refresh(result="success")
+    return body
 
 
 def token_revoke(*, refresh_token: str, tenant, ctx: RequestContext | None = None) -> User:

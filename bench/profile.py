@@ -22,6 +22,7 @@ import time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
 os.environ.setdefault("SECRET_KEY", "bench-profile-" + "x" * 40)
 os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("EMAIL_URL", "memorymail://")  # no scenario here mails; required outside DEBUG
 os.environ.setdefault("THROTTLE_AUTH_RATE", "100000000/s")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("ACCESS_TOKEN_SECONDS", "3600")

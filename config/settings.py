@@ -138,7 +138,20 @@ STORAGES = {
 }
 
 # Mail
-vars().update(env.email("EMAIL_URL", default="consolemail://"))
+# --- Operations (issue 22): no silent console mail --------------------------------------
+# Outside DEBUG, an unset EMAIL_URL is an error: console mail would print sign-in codes
+# into the server's log. ``console://`` (or django-environ's ``consolemail://``) chooses it
+# explicitly; ``make run`` (DEBUG=true) keeps console mail as the default.
+_EMAIL_URL = env.str("EMAIL_URL", default="")
+if not _EMAIL_URL and not DEBUG:
+    raise ImproperlyConfigured(
+        "EMAIL_URL is not set, and with DEBUG=false console mail would print sign-in codes into the log: "
+        "set EMAIL_URL=smtp+tls://user:password@host:587 (or EMAIL_URL=console:// to choose console mail)."
+    )
+if not _EMAIL_URL or _EMAIL_URL.startswith("console://"):
+    _EMAIL_URL = "consolemail://"
+vars().update(env.email_url_config(_EMAIL_URL))
+# --- end of Operations (mail) ------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
@@ -292,3 +305,48 @@ LOGGING = {
         "django.security.DisallowedHost": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+
+# --- Operations (issue 22): probes, metrics, logs -----------------------------------------
+# /healthz, /readyz and /metrics are answered by config.middleware.ProbesMiddleware, ahead of
+# the host check, the HTTPS redirect, sessions and the per-IP limit: a balancer probing by IP
+# over plain HTTP gets its answer (README, "Deploying").
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "config.middleware.RequestIdMiddleware",  # first of ours: every later log line has the id
+    "config.middleware.ProbesMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# /metrics answers only ``Authorization: Bearer <METRICS_TOKEN>``; unset: 404. With several
+# gunicorn workers, PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) makes the
+# numbers the sum of all of them (gunicorn.conf.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The X-Request-ID of an incoming request is used only when the proxy in front sets it (and
+# overwrites a client's); otherwise every request gets a fresh id.
+TRUST_X_REQUEST_ID = env.bool("TRUST_X_REQUEST_ID", default=False)
+# /readyz must answer quickly when PostgreSQL or Redis is unreachable, not hang on a connect.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", env.int("CACHE_CONNECT_TIMEOUT", default=3))
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.int("CACHE_CONNECT_TIMEOUT", default=3))
+# Probes do not follow SECURE_SSL_REDIRECT: a balancer checks over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# HSTS (SECURE_HSTS_SECONDS, read above): the README's production example sets it, with
+# subdomains. Preloading is not: the browsers' preload list takes a whole registrable domain
+# (example.com, not auth.example.com) and is hard to leave; that is the domain owner's call,
+# so `check --deploy` does not ask for it here.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
+# Logs: LOG_FORMAT=plain (default, one line per record) or json (one JSON object per line);
+# both carry the request id, and one access line per request (config.middleware).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+LOGGING["filters"] = {"request_id": {"()": "config.logging.RequestIdFilter"}}
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s [%(request_id)s] %(levelname)s %(name)s %(message)s"
+LOGGING["formatters"]["json"] = {"()": "config.logging.JsonFormatter"}
+LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_id"])
+LOGGING["loggers"]["gatehouse.access"] = {"level": "INFO"}
+# --- end of Operations ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("EMAIL_URL", "memorymail://")  # required outside DEBUG (config/settings.py)
 
 from .settings import *  # noqa: E402,F403
 

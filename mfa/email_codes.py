@@ -10,6 +10,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.errors import EmailUnavailable, ResendTooSoon
 from accounts.models import User
 from accounts.notifications import render_mail
@@ -70,7 +71,9 @@ def email_code_send(*, user: User) -> dict:
     except Exception:
         logger.warning("could not email a sign-in code to user %s", user.pk)
         EmailCode.objects.filter(pk=sent.pk).delete()
+        metrics.mail_failed(kind="code")
         raise EmailUnavailable() from None
+    metrics.code_sent()
     return {"sentTo": mask_email(user.email), "resendAfter": tenant.email_resend_seconds}
 
 

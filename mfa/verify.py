@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts import lockout
+from accounts import lockout, metrics
 from accounts.audit import RequestContext, audit_record
 from accounts.errors import AuthFailure, CodeAlreadyUsed, InvalidCode, InvalidMfaToken, LockedOut
 from accounts.models import AuditEvent, MfaMethod, User
@@ -76,6 +76,7 @@ def code_verify(
         state.tenant = tenant
         wait = lockout.seconds_left(state.locked_until)
         if wait:
+            metrics.sign_in_step(method=method or "none", result="locked")
             raise LockedOut(wait)
         result = _judge(state, method, code, enroll=enroll, unix_time=unix_time, ctx=ctx)
         if result is not None:
@@ -93,7 +94,14 @@ def code_verify(
         else:
             refused = _code_failure(state, ctx=ctx)
     if refused is not None:
+        if isinstance(refused, CodeAlreadyUsed):
+            metrics.sign_in_step(method=method or "none", result="already_used")
+        else:
+            metrics.sign_in_step(method=method or "none", result="failure")
+            if isinstance(refused, LockedOut):
+                metrics.lockout(counter="code")
         raise refused
+    metrics.sign_in_step(method="recovery_code" if result.used_recovery_code else method, result="success")
     return result
 
 

@@ -39,6 +39,8 @@ from tests.conftest import free_port, require_tool
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "e2e-Str0ng-passphrase-17"
+# The main stack's /metrics token (the leak audit looks for it in the logs too).
+METRICS_TOKEN = "e2e-metrics-token-7f3c9a1d5b2e"  # fixed: pytest may import this module twice
 # Parallel checkouts on one machine each give their own cluster (the fault tests restart it).
 CLUSTER_PORT = int(os.environ.get("GATEHOUSE_E2E_PG_PORT", "5433"))
 CLUSTER_NAME = os.environ.get("GATEHOUSE_E2E_PG_CLUSTER", "e2e")
@@ -53,12 +55,12 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
-LAST = "test_no_secret_in_logs_or_database_dump"
+LAST = ("test_no_secret_in_logs_or_database_dump", "test_json_logs_are_json_lines_with_request_ids")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The leak audit reads every log and database the suite produced, so it runs last."""
-    items[:] = [i for i in items if i.name != LAST] + [i for i in items if i.name == LAST]
+    """The leak audits read every log and database the suite produced, so they run last."""
+    items[:] = [i for i in items if i.name not in LAST] + [i for i in items if i.name in LAST]
 
 
 # --- what the suite used: the leak audit looks for each of these --------------------------
@@ -82,7 +84,7 @@ class Secrets:
 @pytest.fixture(scope="session")
 def used_secrets() -> Secrets:
     box = Secrets()
-    box.add(PASSWORD)
+    box.add(PASSWORD, METRICS_TOKEN)
     return box
 
 
@@ -530,16 +532,23 @@ def _main_roster() -> list[list[str]]:
         ["create_user", "pagefuzz", "vera", "--email", "vera@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "pagefuzz", "sid", "--email", "sid@example.com", "--password", p],
         ["create_user", "pagefuzz", "cho", "--email", "cho@example.com", "--password", p],
+        # Only test_operations signs in here (its metrics count exactly what it did).
+        ["create_tenant", "opsco", "--name", "Ops Co", "--mfa-max-attempts", "2", "--password-max-attempts", "2", "--lockout-seconds", "600"],
+        ["create_user", "opsco", "olga", "--email", "olga@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "opsco", "otto", "--email", "otto@example.com", "--password", p],
+        ["create_user", "opsco", "oskar", "--email", "oskar@example.com", "--password", p],
     ]
 
 
 @pytest.fixture(scope="session")
 def main_stack(tmp_path_factory, mailbox, registry, logdir):
     """Gatehouse on the database of ``DATABASE_URL`` (fresh), local-memory cache, one host and
-    its notices' worker."""
+    its notices' worker; logs in JSON (``LOG_FORMAT=json``: the leak audit parses every line)
+    and ``/metrics`` open to ``METRICS_TOKEN``."""
     db = fresh_database(tmp_path_factory)
     registry.databases.append(db)
-    env = server_env(db, mailbox=mailbox, secret_key=secrets.token_urlsafe(50), THROTTLE_AUTH_RATE="100000/min")
+    env = server_env(db, mailbox=mailbox, secret_key=secrets.token_urlsafe(50), THROTTLE_AUTH_RATE="100000/min",
+                     LOG_FORMAT="json", METRICS_TOKEN=METRICS_TOKEN)
     server = Server("main", env, logdir)
     worker = Worker("main", env, logdir)
     registry.other_logs.append(worker.log)

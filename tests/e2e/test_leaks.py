@@ -1,5 +1,8 @@
 """After the whole suite: the servers' logs (gunicorn stdout/stderr with the access log) and a
-dump of every database hold no password, code, TOTP secret, otpauth URI or JWT."""
+dump of every database hold no password, code, TOTP secret, otpauth URI, JWT or metrics token;
+and a server logging JSON (``LOG_FORMAT=json``) wrote nothing but JSON objects, every line of
+a request with its request id, every access line without a query string."""
+import json
 import re
 
 import pytest
@@ -28,3 +31,26 @@ def test_no_secret_in_logs_or_database_dump(main_stack, cluster_stack, registry,
             else:
                 found = secret in text
             assert not found, f"a secret ({secret[:3]}…) in {name}"
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def test_json_logs_are_json_lines_with_request_ids(main_stack, registry):
+    json_servers = [s for s in registry.servers if s.env.get("LOG_FORMAT") == "json"]
+    assert json_servers, "no server logged JSON"
+    for server in json_servers:
+        lines = server.log_text().splitlines()
+        access = 0
+        for line in lines:
+            data = json.loads(line)  # every line, gunicorn's own included
+            assert isinstance(data, dict) and {"time", "level", "logger", "message", "request_id"} <= set(data), line
+            if data["logger"].startswith("gunicorn."):
+                continue
+            # Gatehouse writes only while serving a request: every one of its lines has the id.
+            assert REQUEST_ID.fullmatch(data["request_id"]) and data["request_id"] != "-", line
+            if data["logger"] == "gatehouse.access":
+                access += 1
+                assert {"method", "path", "status", "duration_ms"} <= set(data) and "?" not in data["path"], line
+                assert "?" not in data["message"], line
+        assert access, f"{server.name}: no access line"
