@@ -28,6 +28,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError
 
 from accounts.audit import RequestContext
 from accounts.services import sign_out_record
+from accounts.views import signed_in_here
 from flows.pending import AMR_SESSION_KEY, AUTH_TIME_SESSION_KEY
 from oidc.selectors import client_get_or_none
 from oidc.validators import TenantOAuth2Validator
@@ -45,11 +46,6 @@ CLAIMS_SUPPORTED = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "am
 
 def tenant_issuer(request, tenant_id: str) -> str:
     return issuer_url(origin=request.build_absolute_uri("/"), tenant_id=tenant_id)
-
-
-def signed_in_here(request, tenant) -> bool:
-    user = request.user
-    return user.is_authenticated and user.tenant_id == tenant.pk
 
 
 def allow_form_action_to(response, uri: str | None):

@@ -1,4 +1,11 @@
-"""The Clients API's shapes (camelCase), inputs strict as the rest of the API's."""
+"""The Clients API's shapes (camelCase), inputs strict as the rest of the API's.
+
+Redirect URIs and origins are http(s) URLs of a host name (with a dot and a letter TLD),
+``localhost`` or ``127.0.0.1``: the pattern below is both checked and published in the
+OpenAPI schema, so what the schema allows is what the server accepts (django-oauth-toolkit's
+own URI checks run after it, in the model)."""
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import InputSerializer, StrictBooleanField, StrictCharField, StrictChoiceField
@@ -7,8 +14,30 @@ from oidc.models import Application
 CLIENT_TYPES = [Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL]
 
 
-def _uri_list(**kwargs):
-    return serializers.ListField(child=StrictCharField(max_length=2000), max_length=50, **kwargs)
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
+_HOST = rf"(?:localhost|127\.0\.0\.1|(?:{_LABEL}\.){{1,4}}[a-z]{{2,12}})(?::[1-9][0-9]{{0,4}})?"
+ORIGIN_PATTERN = rf"^https?://{_HOST}$"
+REDIRECT_PATTERN = rf"^https?://{_HOST}(?:/[A-Za-z0-9._~-]+)*/?$"
+
+
+def _uri_field(pattern: str, message: str):
+    @extend_schema_field({"type": "string", "pattern": pattern, "maxLength": 2000})
+    class UriField(StrictCharField):
+        pass
+
+    return UriField(max_length=2000, validators=[RegexValidator(pattern, message=message, code="invalid_uri")])
+
+
+def _uri_list(pattern: str, message: str, **kwargs):
+    return serializers.ListField(child=_uri_field(pattern, message), max_length=50, **kwargs)
+
+
+def _redirect_uris(**kwargs):
+    return _uri_list(REDIRECT_PATTERN, "An http(s) URL of a host, with an optional path (no query, no fragment).", **kwargs)
+
+
+def _origins(**kwargs):
+    return _uri_list(ORIGIN_PATTERN, "An origin: http(s)://host[:port], nothing after it.", **kwargs)
 
 
 class ClientSerializer(serializers.Serializer):
@@ -38,19 +67,19 @@ class ClientCreatedSerializer(ClientSerializer):
 
 
 class ClientCreateInput(InputSerializer):
-    name = StrictCharField(max_length=255)
+    name = StrictCharField(max_length=255, trim_whitespace=False)
     clientType = StrictChoiceField(source="client_type", choices=CLIENT_TYPES)
-    redirectUris = _uri_list(source="redirect_uris", min_length=1)
-    postLogoutRedirectUris = _uri_list(source="post_logout_redirect_uris", required=False)
-    allowedOrigins = _uri_list(source="allowed_origins", required=False)
+    redirectUris = _redirect_uris(source="redirect_uris", min_length=1)
+    postLogoutRedirectUris = _redirect_uris(source="post_logout_redirect_uris", required=False)
+    allowedOrigins = _origins(source="allowed_origins", required=False)
     skipConsent = StrictBooleanField(source="skip_authorization", required=False)
 
 
 class ClientUpdateInput(InputSerializer):
     """Every field optional; the client's id and type never change (make a new client)."""
 
-    name = StrictCharField(max_length=255, required=False)
-    redirectUris = _uri_list(source="redirect_uris", min_length=1, required=False)
-    postLogoutRedirectUris = _uri_list(source="post_logout_redirect_uris", required=False)
-    allowedOrigins = _uri_list(source="allowed_origins", required=False)
+    name = StrictCharField(max_length=255, trim_whitespace=False, required=False)
+    redirectUris = _redirect_uris(source="redirect_uris", min_length=1, required=False)
+    postLogoutRedirectUris = _redirect_uris(source="post_logout_redirect_uris", required=False)
+    allowedOrigins = _origins(source="allowed_origins", required=False)
     skipConsent = StrictBooleanField(source="skip_authorization", required=False)
