@@ -257,9 +257,17 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": True,
     "REQUEST_APPROVAL_PROMPT": "auto",
     "OIDC_JWKS_MAX_AGE_SECONDS": 300,
+    # RFC 9700 (OAuth 2.0 Security BCP): the compliant behaviours.
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # access and refresh tokens stored as SHA-256 checksums only
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # no access token in a query string
 }
+# DOT's W005 (RFC 9207 `iss` in the authorization response): DOT can only add one project-wide
+# issuer; oidc.views.AuthorizeView adds the tenant's own. DOT's W008 (http redirect URIs):
+# http is accepted only for loopback hosts (RFC 8252 §7.3), by oidc.models.Application.clean.
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "oauth2_provider.W005", "oauth2_provider.W008"]
 # CORS: no origin is allowed by settings; oidc.cors allows a tenant's clients' origins on
 # that tenant's REST API and token, userinfo and revocation endpoints. No cookies.
 # (Discovery and the JWKS are public: they answer "Access-Control-Allow-Origin: *" themselves.)

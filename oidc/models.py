@@ -11,6 +11,7 @@ These are DOT's public extension points (``OAUTH2_PROVIDER_APPLICATION_MODEL``,
 ``OAUTH2_PROVIDER_GRANT_MODEL``); this app's first migration runs before DOT's.
 """
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -19,6 +20,9 @@ from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from tenants.models import Tenant
 from tenants.signing import jwk_private, private_pem_of, signing_key_current
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class Application(AbstractApplication):
@@ -46,14 +50,23 @@ class Application(AbstractApplication):
         return jwk_private(private_pem_of(signing_key_current(tenant_id=self.tenant_id)))
 
     def clean(self) -> None:
-        """DOT's checks, less the one that wants a project-wide ``OIDC_RSA_PRIVATE_KEY``:
-        keys are the tenant's (``tenants.signing``)."""
+        """DOT's checks, less the one that wants a project-wide ``OIDC_RSA_PRIVATE_KEY``
+        (keys are the tenant's, ``tenants.signing``), plus: plain ``http`` only for a
+        loopback host (RFC 8252 §7.3; RFC 9700 §2.1)."""
+        errors = {}
         try:
             super().clean()
         except ValidationError as error:
             errors = {field: messages for field, messages in error.message_dict.items() if field != "algorithm"}
-            if errors:
-                raise ValidationError(errors) from None
+        for field in ("redirect_uris", "post_logout_redirect_uris", "allowed_origins"):
+            for uri in getattr(self, field).split():
+                parts = urlsplit(uri)
+                if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                    errors.setdefault(field, []).append(
+                        _("Plain http is only for localhost and 127.0.0.1; use https: %(uri)s") % {"uri": uri[:200]}
+                    )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Grant(AbstractGrant):

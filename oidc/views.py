@@ -125,12 +125,22 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
         return f"{parts.path}?{urlencode(query)}"
 
     def create_authorization_response(self, request, scopes, credentials, allow):
+        """DOT's, with the sign-in's facts handed to the validator, and the tenant's issuer
+        added to the answer (RFC 9207 ``iss``: a client talking to several issuers knows
+        which one answered)."""
         auth_time = request.session.get(AUTH_TIME_SESSION_KEY)
         credentials["gatehouse_amr"] = list(request.session.get(AMR_SESSION_KEY) or [])
         credentials["gatehouse_auth_time"] = (
             datetime.fromtimestamp(auth_time, tz=dt_timezone.utc) if isinstance(auth_time, int) else request.user.last_login
         )
-        return super().create_authorization_response(request, scopes, credentials, allow)
+        uri, headers, body, status = super().create_authorization_response(request, scopes, credentials, allow)
+        if uri:
+            parts = urlsplit(uri)
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+            query.append(("iss", tenant_issuer(request, self.tenant.pk)))
+            uri = parts._replace(query=urlencode(query)).geturl()
+            headers["Location"] = uri
+        return uri, headers, body, status
 
     def form_valid(self, form):
         if client_get_or_none(tenant_id=self.tenant.pk, client_id=form.cleaned_data.get("client_id")) is None:
@@ -243,6 +253,7 @@ class DiscoveryView(TenantMixin, View):
             "claims_supported": CLAIMS_SUPPORTED,
             "prompt_values_supported": ["none", "login", "consent"],
             "acr_values_supported": ["urn:gatehouse:acr:pwd", "urn:gatehouse:acr:mfa"],
+            "authorization_response_iss_parameter_supported": True,
         }
         response = JsonResponse(data)
         response["Access-Control-Allow-Origin"] = "*"

@@ -1,7 +1,7 @@
 """The Clients API's shapes (camelCase), inputs strict as the rest of the API's.
 
-Redirect URIs and origins are http(s) URLs of a host name (with a dot and a letter TLD),
-``localhost`` or ``127.0.0.1``: the pattern below is both checked and published in the
+Redirect URIs and origins are https URLs of a host name (with a dot and a letter TLD),
+``localhost`` or ``127.0.0.1``, or plain http URLs of ``localhost`` or ``127.0.0.1``: the pattern below is both checked and published in the
 OpenAPI schema, so what the schema allows is what the server accepts (django-oauth-toolkit's
 own URI checks run after it, in the model)."""
 from django.core.validators import RegexValidator
@@ -15,9 +15,11 @@ CLIENT_TYPES = [Application.CLIENT_PUBLIC, Application.CLIENT_CONFIDENTIAL]
 
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
-_HOST = rf"(?:localhost|127\.0\.0\.1|(?:{_LABEL}\.){{1,4}}[a-z]{{2,12}})(?::[1-9][0-9]{{0,4}})?"
-ORIGIN_PATTERN = rf"^https?://{_HOST}$"
-REDIRECT_PATTERN = rf"^https?://{_HOST}(?:/[A-Za-z0-9._~-]+)*/?$"
+_PORT = r"(?::[1-9][0-9]{0,4})?"
+# https for any host; plain http only for a loopback host (RFC 8252 §7.3).
+_ORIGIN = rf"(?:https://(?:localhost|127\.0\.0\.1|(?:{_LABEL}\.){{1,4}}[a-z]{{2,12}}){_PORT}|http://(?:localhost|127\.0\.0\.1){_PORT})"
+ORIGIN_PATTERN = rf"^{_ORIGIN}$"
+REDIRECT_PATTERN = rf"^{_ORIGIN}(?:/[A-Za-z0-9._~-]+)*/?$"
 
 
 def _uri_field(pattern: str, message: str):
@@ -33,11 +35,11 @@ def _uri_list(pattern: str, message: str, **kwargs):
 
 
 def _redirect_uris(**kwargs):
-    return _uri_list(REDIRECT_PATTERN, "An http(s) URL of a host, with an optional path (no query, no fragment).", **kwargs)
+    return _uri_list(REDIRECT_PATTERN, "An https URL (http only for localhost and 127.0.0.1), with an optional path (no query, no fragment).", **kwargs)
 
 
 def _origins(**kwargs):
-    return _uri_list(ORIGIN_PATTERN, "An origin: http(s)://host[:port], nothing after it.", **kwargs)
+    return _uri_list(ORIGIN_PATTERN, "An origin: https://host[:port] (http only for localhost and 127.0.0.1), nothing after it.", **kwargs)
 
 
 class ClientSerializer(serializers.Serializer):

@@ -79,3 +79,26 @@ def test_schema_describes_the_clients_api(client):
     assert {"get", "post"} <= set(paths["/tenant/{tenant_id}/v2/Clients"])
     assert {"get", "put", "patch", "delete"} <= set(paths["/tenant/{tenant_id}/v2/Clients/{client_id}"])
     assert "clientSecret" in schema["components"]["schemas"]["ClientCreated"]["properties"]
+
+
+@pytest.mark.parametrize("field, uri", [
+    ("redirectUris", "http://photos.example/cb"),
+    ("postLogoutRedirectUris", "http://photos.example/"),
+    ("allowedOrigins", "http://photos.example"),
+])
+def test_plain_http_only_for_loopback(client, admin_token, field, uri):
+    assert_error(call(client, "post", v2("acme", "Clients"), {**NEW, field: [uri]}, token=admin_token), 400, "invalid_request")
+    ok = call(client, "post", v2("acme", "Clients"), {**NEW, field: [uri.replace("photos.example", "127.0.0.1:5000")]}, token=admin_token)
+    assert ok.status_code == HTTPStatus.CREATED, ok.content
+
+
+def test_the_model_refuses_plain_http_for_other_hosts_too(tenant):
+    """The admin's road (the model's clean), not only the API's pattern."""
+    from django.core.exceptions import ValidationError
+
+    from oidc.services import client_create
+
+    with pytest.raises(ValidationError) as refused:
+        client_create(tenant=tenant, name="x", client_type="public", redirect_uris=["http://photos.example/cb"])
+    assert "redirect_uris" in refused.value.message_dict
+    client_create(tenant=tenant, name="x", client_type="public", redirect_uris=["http://localhost:8000/cb"])

@@ -28,7 +28,7 @@ def full_sign_in(client, tenant_id, rp, *, username="tina", secret=FIXED_SECRET,
     assert response.status_code == HTTPStatus.FOUND and f"/tenant/{tenant_id}/login/" in response["Location"]
     sign_in(client, tenant_id, username, next_url=url, secret=secret)
     params_back = callback_params(client.get(url))
-    assert params_back["state"] == "st-1"
+    assert params_back["state"] == "st-1" and params_back["iss"] == f"http://testserver/tenant/{tenant_id}"  # RFC 9207
     return verifier, params_back["code"]
 
 
