@@ -8,6 +8,8 @@ them, and a per-request validator is the only way to scope clients, the issuer a
 signing key by tenant (DOT's own settings are project-wide). Discovery and the JWKS are
 small views of our own, because DOT's read the project-wide ``OIDC_RSA_PRIVATE_KEY``.
 """
+import base64
+import binascii
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -24,7 +26,7 @@ from oauth2_provider.exceptions import ClientIdMissmatch, InvalidIDTokenError, I
 from oauth2_provider.models import get_id_token_model
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, RPInitiatedLogoutView, TokenView, UserInfoView
-from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError
+from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError, InvalidRequestError
 
 from accounts.audit import RequestContext
 from accounts.services import sign_out_record
@@ -63,9 +65,34 @@ def allow_form_action_to(response, uri: str | None):
     return response
 
 
+def carries_nul(request) -> bool:
+    """A NUL character in a parameter or in Basic credentials: no client id, code or token
+    holds one, and PostgreSQL refuses it in a query (DOT would answer a 500)."""
+    for params in (request.GET, request.POST):
+        if any("\x00" in value for values in params.lists() for value in values[1]) or any("\x00" in key for key in params):
+            return True
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return b"\x00" in decoded or b"%00" in decoded
+    return "\x00" in auth
+
+
 class TenantOAuthLibMixin(TenantMixin):
     """``self.tenant`` from the URL (404 when unknown) and DOT's server with a validator of
-    that tenant, made for this request."""
+    that tenant, made for this request. A request carrying a NUL character is refused with
+    the OAuth ``invalid_request`` error before DOT sees it."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if carries_nul(request):
+            return self.nul_refused()
+        return super().dispatch(request, *args, **kwargs)
+
+    def nul_refused(self):
+        return JsonResponse({"error": "invalid_request", "error_description": "A parameter holds a NUL character."}, status=400)
 
     def get_oauthlib_core(self):
         validator = TenantOAuth2Validator(tenant=self.tenant, http_request=self.request)
@@ -84,6 +111,10 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
 
     def get_login_url(self):
         return reverse("accounts:login", kwargs={"tenant_id": self.tenant.pk})
+
+    def nul_refused(self):
+        self.oauth2_data = {}
+        return self.render_to_response(self.get_context_data(error=InvalidRequestError(description="A parameter holds a NUL character.")), status=400)
 
     def dispatch(self, request, *args, **kwargs):
         self.oauth2_data = {}
@@ -178,6 +209,12 @@ class TenantLogoutView(TenantMixin, RPInitiatedLogoutView):
     client and the ID token hint must be this tenant's."""
 
     template_name = "oidc/logout_confirm.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if carries_nul(request):
+            self.oidc_data = {}
+            return self.render_to_response({"error": InvalidRequestError(description="A parameter holds a NUL character.")}, status=400)
+        return super().dispatch(request, *args, **kwargs)
 
     def render_to_response(self, context, **response_kwargs):
         response = super().render_to_response(context, **response_kwargs)

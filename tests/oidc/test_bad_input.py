@@ -246,3 +246,19 @@ def test_prompt_none_without_a_session_answers_login_required(client, tenant, rp
     _v, challenge = pkce_pair()
     response = client.get(authorize_url("acme", rp.client_id, challenge, prompt="none"))
     assert callback_params(response)["error"] == "login_required"
+
+
+def test_nul_characters_are_oauth_errors_not_500s(client, tenant, rp):
+    """PostgreSQL refuses NUL in a query: each endpoint answers invalid_request first."""
+    import base64
+
+    _v, challenge = pkce_pair()
+    response = client.get(authorize_url("acme", "\x00", challenge))
+    assert_no_redirect(response)
+    basic = base64.b64encode(b"\x00:secret").decode()
+    for path in ("/tenant/acme/oauth/token/", "/tenant/acme/oauth/revoke/"):
+        assert_oauth_error(client.post(path, {"grant_type": "authorization_code", "code": "x"}, HTTP_AUTHORIZATION=f"Basic {basic}"), "invalid_request")
+        assert_oauth_error(client.post(path, {"token": "a\x00", "client_id": rp.client_id}), "invalid_request")
+    assert_oauth_error(client.get("/tenant/acme/oauth/userinfo/", {"x": "\x00"}), "invalid_request")
+    response = client.get("/tenant/acme/oauth/logout/", {"client_id": "\x00"})
+    assert_no_redirect(response)
