@@ -8,6 +8,8 @@
   environment names no directory, a fresh temporary one is made for this run and removed at
   exit. Name one (empty at start, e.g. systemd's ``RuntimeDirectory=``) to share it with the
   notices' worker on the same host, whose mail failures are then counted too.
+- The access log (when on) never holds a password reset token: ``logger_class``
+  (``config.gunicorn.RedactingLogger``) cuts it out of the request line and the Referer.
 """
 import os
 import shutil
@@ -18,6 +20,8 @@ from django.conf import settings
 from config.startup import settings_or_exit
 
 settings_or_exit()
+
+logger_class = "config.gunicorn.RedactingLogger"
 
 _made_metrics_dir = ""
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

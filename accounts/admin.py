@@ -48,7 +48,16 @@ from accounts.admin_site import admin_ctx
 from accounts.audit import RequestContext
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.selectors import audit_events_seen_by, normalize_username, user_get_by_username, users_seen_by
-from accounts.services import user_create, user_delete, user_set_password, user_unlock, user_update, username_taken
+from accounts.services import (
+    password_reset_send,
+    user_create,
+    user_delete,
+    user_set_password,
+    user_unlock,
+    user_update,
+    username_taken,
+)
+from flows.password import link_base
 from mfa.models import TOTPDevice
 from mfa.recovery_codes import recovery_codes_left
 from mfa.setup import mfa_enrolled, mfa_enrolled_q, mfa_reset, with_totp_confirmed
@@ -69,6 +78,19 @@ class UserAddForm(BaseUserCreationForm):
         fields = ("username", "email", "tenant", "mfa_method", "is_tenant_admin", "is_superuser")
         field_classes = {"username": UsernameField}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].required = self.fields["password2"].required = False
+        self.fields["password1"].help_text = (
+            "Leave both empty to let the user choose their own: then send them a password reset link "
+            "(“Send password reset link” on their page). Until then they cannot sign in."
+        )
+
+    def validate_passwords(self, password1_field_name="password1", password2_field_name="password2"):
+        """Both empty: no password (the user gets in through a reset link); else Django's checks."""
+        if self.cleaned_data.get(password1_field_name) or self.cleaned_data.get(password2_field_name):
+            super().validate_passwords(password1_field_name, password2_field_name)
+
     def clean_username(self):
         return normalize_username(self.cleaned_data["username"])
 
@@ -78,6 +100,8 @@ class UserAddForm(BaseUserCreationForm):
     def clean(self):
         data = super().clean()
         tenant, username = self.target_tenant(), data.get("username")
+        if tenant is not None:
+            self.instance.tenant = tenant  # the password rules are the tenant's (checked after clean)
         if tenant is not None and username and user_get_by_username(tenant=tenant, username=username):
             self.add_error(None, username_taken())
         return data
@@ -89,7 +113,7 @@ class UserAddForm(BaseUserCreationForm):
             tenant=self.target_tenant(),
             username=data["username"],
             email=data["email"],
-            password=data["password1"],
+            password=data.get("password1") or None,
             mfa_method=data.get("mfa_method") or MfaMethod.NONE,
             is_admin=bool(data.get("is_tenant_admin")),
             is_superuser=bool(data.get("is_superuser")),
@@ -182,9 +206,19 @@ class UserAction:
     explanation: str
     done: str
 
-    def perform(self, request, users) -> list[User]:
+    needs_request: bool = False  # the service also takes the request (links in mails)
+
+    def perform(self, request, users) -> tuple[list[User], list[User]]:
+        """Answers the users done and those the service refused (``ValidationError``: skipped)."""
         ctx = admin_ctx(request)
-        return [self.service(user=user, actor=request.user, ctx=ctx) for user in users]
+        extra = {"request": request} if self.needs_request else {}
+        done, skipped = [], []
+        for user in users:
+            try:
+                done.append(self.service(user=user, actor=request.user, ctx=ctx, **extra))
+            except ValidationError:
+                skipped.append(user)
+        return done, skipped
 
 
 RESET_MFA = UserAction(
@@ -211,7 +245,29 @@ UNLOCK = UserAction(
     ),
     done="Unlocked {names}: they can sign in again now.",
 )
-USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK)}
+
+
+def _reset_link_send(*, user: User, actor: User, ctx: RequestContext, request) -> User:
+    password_reset_send(user=user, link_base=link_base(request), actor=actor, ctx=ctx)
+    return user
+
+
+SEND_PASSWORD_RESET = UserAction(
+    name="send_password_reset",
+    label="Send password reset link",
+    confirm="Yes, send the link",
+    service=_reset_link_send,
+    explanation=(
+        "Each user is emailed a link to set a new password themselves, valid for the tenant's "
+        "reset link lifetime and usable once. Their current password keeps working until they use "
+        "it. Nobody is signed in by the link: they sign in afterwards with the new password and "
+        "their second factor. This is also how a new user without a password gets in. Inactive "
+        "users and users without an email address are skipped."
+    ),
+    done="Password reset link on its way to {names}.",
+    needs_request=True,
+)
+USER_ACTIONS = {action.name: action for action in (RESET_MFA, UNLOCK, SEND_PASSWORD_RESET)}
 
 
 def _names(users) -> str:
@@ -231,7 +287,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     search_fields = ("username", "email")
     ordering = ("tenant_id", "username")
     filter_horizontal = ()
-    actions = ("reset_mfa_selected", "unlock_selected")
+    actions = ("reset_mfa_selected", "unlock_selected", "send_password_reset_selected")
     mfa_status_fields = (
         "mfa_enrolled",
         "authenticator_app",
@@ -364,19 +420,24 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
             raise PermissionDenied
         change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[user.pk])
         if request.method == "POST":
-            action.perform(request, [user])
-            self.message_user(request, action.done.format(names=user.username), messages.SUCCESS)
+            self._report(request, action, *action.perform(request, [user]))
             return HttpResponseRedirect(change_url)
         return self._confirmation(request, action, [user], cancel_url=change_url)
 
     def _bulk(self, request, queryset, action: UserAction):
         users = list(queryset)
         if request.POST.get("post") == "yes":
-            action.perform(request, users)
-            self.message_user(request, action.done.format(names=_names(users)), messages.SUCCESS)
+            self._report(request, action, *action.perform(request, users))
             return None
         changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
         return self._confirmation(request, action, users, cancel_url=changelist, bulk=True)
+
+    def _report(self, request, action: UserAction, done: list[User], skipped: list[User]) -> None:
+        if done:
+            names = done[0].username if len(done) == 1 else _names(done)
+            self.message_user(request, action.done.format(names=names), messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Skipped {_names(skipped)}: inactive, or without an email address.", messages.WARNING)
 
     def _confirmation(self, request, action, users, *, cancel_url, bulk=False):
         context = {
@@ -400,6 +461,10 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     @admin.action(description="Unlock the selected users…", permissions=["change"])
     def unlock_selected(self, request, queryset):
         return self._bulk(request, queryset, UNLOCK)
+
+    @admin.action(description="Send the selected users a password reset link…", permissions=["change"])
+    def send_password_reset_selected(self, request, queryset):
+        return self._bulk(request, queryset, SEND_PASSWORD_RESET)
 
 
 # --- the audit trail: read-only for everyone ------------------------------------------------

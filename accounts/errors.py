@@ -91,3 +91,12 @@ class InvalidRefreshToken(AuthFailure):
     code = "invalid_token"
     status = 401
     message = "The refresh token is invalid, expired or already used. Please sign in again."
+
+
+class InvalidResetToken(AuthFailure):
+    """A password reset link that is forged, expired, already used, of another tenant, or
+    made before the password last changed: all alike."""
+
+    code = "invalid_token"
+    status = 400
+    message = "This password reset link is not valid: it may have expired or been used already. Ask for a new one."

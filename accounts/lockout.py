@@ -107,6 +107,16 @@ def password_passed(*, state: LockoutState) -> None:
         setattr(state, field, value)
 
 
+def password_lock_lift(*, model: type[LockoutState], pk, code_limit: int) -> None:
+    """A password reset (the mailbox proved, not the second factor): the password counter back
+    to zero and a lock lifted, unless the lock is the codes' (their counter at ``code_limit``,
+    the only way a code failure locks), which stays until it ends or an admin unlocks. The
+    code counter stays as it is either way."""
+    model.objects.filter(pk=pk, failed_code_count__lt=code_limit).filter(
+        Q(failed_password_count__gt=0) | Q(locked_until__isnull=False)
+    ).update(failed_password_count=0, locked_until=None)
+
+
 def unlock(*, model: type[LockoutState], pk) -> None:
     """An admin's unlock: same as a success."""
     reset(model=model, pk=pk)

@@ -102,6 +102,15 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         ),
     )
 
+    password_reset_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the last password reset link was queued for this person: on a forgot-password request "
+            "another is mailed only after the tenant's email resend gap."
+        ),
+    )
+
     objects = UserManager()
 
     USERNAME_FIELD = "username"
@@ -183,6 +192,8 @@ class AuditEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed"
         LOGOUT = "logout", "Signed out"
         REFRESH_TOKEN_REUSED = "refresh_token_reused", "Used refresh token presented again"
+        PASSWORD_RESET_SENT = "password_reset_sent", "Password reset link sent"
+        PASSWORD_RESET = "password_reset", "Password reset with a link"
 
     id = models.BigAutoField(primary_key=True)
     # Every sign-in writes one row: the indexes are the ones its reads need, no more (see Meta).

@@ -11,9 +11,15 @@ by our ``db_worker``) makes it READY again once no live send can still be under 
 notice goes out at least once; twice only if a worker dies after the mail server took the
 message and before the task was marked done.
 
-Templates: ``templates/accounts/email/<kind>_subject.txt`` and ``<kind>_message.txt``; the
-context has ``user``, ``tenant`` and whatever the caller adds. No log line holds a mail's
-content.
+Templates: ``templates/accounts/email/<kind>_subject.txt`` and ``<kind>_message.txt``, and
+``<kind>_message.html`` when there is one (sent as the HTML alternative); the context has
+``user``, ``tenant`` and whatever the caller adds (``at``, an ISO time, becomes a datetime).
+No log line holds a mail's content.
+
+A password reset mail (kind ``password_reset``) is queued without its link: the worker makes
+the token when it sends, for the user as they are then, and drops the mail when their state
+is no longer the one recorded at the request (``accounts.passwords.reset_state``: the password
+was changed meanwhile). So no reset token is ever stored, in the queue or anywhere.
 """
 import logging
 import smtplib
@@ -21,14 +27,19 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import Promise
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
 from accounts import metrics
 from accounts.models import User
+from accounts.passwords import reset_state, reset_token_make
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +60,33 @@ def render_mail(template_prefix: str, context: dict) -> tuple[str, str]:
     return subject, body
 
 
+def render_html(template_prefix: str, context: dict) -> str | None:
+    """The HTML alternative of a mail, when the kind has one."""
+    try:
+        return render_to_string(f"{template_prefix}_message.html", context)
+    except TemplateDoesNotExist:
+        return None
+
+
+def _live_context(user: User, kind: str, context: dict) -> dict | None:
+    """What a notice needs that is made when it is sent: the reset link (None: drop the mail,
+    the user's state changed since the request), and ``at`` as a datetime."""
+    live = dict(context)
+    if isinstance(live.get("at"), str):
+        live["at"] = parse_datetime(live["at"])
+    if kind == "password_reset":
+        if not constant_time_compare(str(context.get("reset_state", "")), reset_state(user)):
+            return None
+        path = reverse("accounts:password-reset", kwargs={"tenant_id": user.tenant_id, "token": reset_token_make(user)})
+        live["reset_url"] = str(context.get("link_base", "")).rstrip("/") + path
+        live["ttl_minutes"] = max(user.tenant.password_reset_ttl_seconds // 60, 1)
+    return live
+
+
 def notify_user(*, user, kind: str, **context) -> bool:
     """Queue the notice ``kind`` (``locked``, ``factor_setup``, ``mfa_reset``,
-    ``password_changed``) for ``user``; True when queued (the user has an address).
+    ``password_changed``, ``password_reset``, ``password_reset_done``,
+    ``password_change_done``) for ``user``; True when queued (the user has an address).
 
     Call it inside the transaction that records the event: the task row is written at once,
     in that transaction, so it is committed or rolled back with the event. ``context`` must
@@ -77,9 +112,14 @@ def send_notice(*, user_id: str, tenant_id: str, kind: str, context: dict, attem
     user = User.objects.select_related("tenant").filter(tenant_id=tenant_id, pk=user_id).first()
     if user is None or not user.email:
         return "dropped"
-    subject, body = render_mail(f"accounts/email/{kind}", {"user": user, "tenant": user.tenant, **context})
+    live = _live_context(user, kind, context)
+    if live is None:
+        return "dropped"
+    values = {"user": user, "tenant": user.tenant, **live}
+    subject, body = render_mail(f"accounts/email/{kind}", values)
+    html = render_html(f"accounts/email/{kind}", values)
     try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], html_message=html)
     except (smtplib.SMTPException, OSError) as exc:
         metrics.mail_failed(kind="notice")
         if attempt >= MAX_ATTEMPTS:

@@ -17,6 +17,7 @@ from django.db.models import FilteredRelation, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import AuditEvent, User
+from accounts.passwords import reset_token_user_id, reset_token_valid
 from tenants.models import Tenant
 
 
@@ -113,3 +114,11 @@ def tenant_and_user_by_username(*, tenant_id: str, username: str) -> tuple[Tenan
         raise Http404("No such tenant.")
     user = getattr(tenant, "named", None)  # select_related sets it only when the join found a row
     return tenant, _of(tenant, user) if name else None
+
+
+def reset_token_user(*, tenant, token) -> User | None:
+    """The user of the tenant whose live reset token this is, or None (forged, expired, used,
+    of another tenant or made before the password last changed: all alike)."""
+    uid = reset_token_user_id(token)
+    user = user_get_or_none(tenant=tenant, user_id=uid) if uid is not None else None
+    return user if user is not None and reset_token_valid(user, token) else None

@@ -1,20 +1,22 @@
 """Everything that writes users: creation, changes, and the password step of signing in."""
 from collections.abc import Callable
+from datetime import timedelta
 
-from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import lockout, metrics
 from accounts.audit import RequestContext, audit_record
-from accounts.errors import InvalidCredentials, LockedOut
+from accounts.errors import InvalidCredentials, InvalidResetToken, LockedOut
 from accounts.models import AuditEvent, MfaMethod, UnknownUsername, User, new_security_stamp
 from accounts.notifications import notify_user
-from accounts.selectors import sign_in_name, normalize_username, user_get_by_username
+from accounts.passwords import password_validate, reset_state, reset_token_user_id, reset_token_valid
+from accounts.selectors import sign_in_name, normalize_username, user_get_by_username, user_get_or_none
 from accounts.tokens import refresh_tokens_revoke, token_pair_issue
 
 Kind = AuditEvent.Kind
@@ -48,13 +50,6 @@ def _validate_email(email: str) -> str:
     except ValidationError:
         raise ValidationError({"email": ValidationError("Enter a valid email address.", code="invalid")}) from None
     return User.objects.normalize_email(email)
-
-
-def _validate_password(password: str, user: User) -> None:
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as exc:
-        raise ValidationError({"password": exc.error_list}) from None
 
 
 def user_create(
@@ -93,7 +88,7 @@ def user_create(
         is_active=is_active,
     )
     if password:
-        _validate_password(password, user)
+        password_validate(password, user)
     user.set_password(password or None)
     try:
         with transaction.atomic():
@@ -144,27 +139,121 @@ def user_update(
     return user
 
 
-def user_sessions_end(*, user: User) -> None:
+def user_sessions_end(*, user: User, keep_chain=None) -> None:
     """End the user's browser sessions, unfinished sign-ins and refresh tokens: a new security
     stamp (``User.get_session_auth_hash``, ``User.sign_in_fingerprint``) and every refresh-
-    token chain revoked, under the user's row lock. Inside the caller's transaction."""
+    token chain revoked (but ``keep_chain``, the caller's own, when given), under the user's
+    row lock. Inside the caller's transaction."""
     with transaction.atomic():
-        refresh_tokens_revoke(user=user)  # takes the row lock first
+        refresh_tokens_revoke(user=user, keep_chain=keep_chain)  # takes the row lock first
         user.security_stamp = new_security_stamp()
         User.objects.filter(pk=user.pk).update(security_stamp=user.security_stamp)
 
 
-def user_set_password(*, user: User, password: str, actor: User | None = None, ctx: RequestContext | None = None) -> User:
-    """Set a new password: validated, hashed; the user's sessions, unfinished sign-ins and
-    refresh tokens end; audited; the user is told (queued with the change)."""
-    _validate_password(password, user)
-    with transaction.atomic():
-        user_sessions_end(user=user)
+def _password_replace(
+    *, user: User, password: str, kind: str, notice: str, actor: User | None = None, ctx: RequestContext | None = None,
+    keep_chain=None,
+) -> None:
+    """Write an already validated new password: the user's sessions, unfinished sign-ins and
+    refresh tokens end (``keep_chain`` excepted), audited, the user told with who asked
+    (address and time). Inside the caller's transaction."""
+    with transaction.atomic(savepoint=False):
+        user_sessions_end(user=user, keep_chain=keep_chain)
         user.set_password(password)
         user.save(update_fields=["password"])
-        audit_record(kind=Kind.PASSWORD_CHANGED, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
-        notify_user(user=user, kind="password_changed")
+        audit_record(kind=kind, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+        notify_user(user=user, kind=notice, **_asked_by(ctx))
+
+
+def _asked_by(ctx: RequestContext | None) -> dict:
+    """Who asked, for a mail: the client's address and the time (UTC, ISO 8601)."""
+    return {"ip": (ctx.ip if ctx else None) or "", "at": timezone.now().isoformat(timespec="seconds")}
+
+
+def user_set_password(*, user: User, password: str, actor: User | None = None, ctx: RequestContext | None = None) -> User:
+    """An admin sets a new password: validated, hashed; the user's sessions, unfinished
+    sign-ins and refresh tokens end; audited; the user is told (queued with the change)."""
+    password_validate(password, user)
+    with transaction.atomic():
+        _password_replace(user=user, password=password, kind=Kind.PASSWORD_CHANGED, notice="password_changed", actor=actor, ctx=ctx)
     return user
+
+
+def password_change(
+    *, user: User, current_password: str, new_password: str, ctx: RequestContext | None = None, keep_chain=None
+) -> User:
+    """A signed-in user changes their own password. The new one is checked against the rules
+    first (``new_password`` names the field); the current one goes through the one password
+    path (``password_sign_in``: lockout, hash, a wrong one counted and able to lock), and the
+    new one is written in that path's transaction, the row still locked. The other sessions,
+    unfinished sign-ins and refresh tokens end (the caller keeps its own browser session with
+    ``update_session_auth_hash``, an API caller its token chain, ``keep_chain``); audited; the
+    user is told. Returns the user as written. Raises ``ValidationError``, ``InvalidCredentials``
+    or ``LockedOut``."""
+    password_validate(new_password if isinstance(new_password, str) else "", user, field="new_password")
+    return password_sign_in(
+        tenant=user.tenant, username=user.username, password=current_password, ctx=ctx, user=user,
+        on_success=lambda locked: _password_replace(
+            user=locked, password=new_password, kind=Kind.PASSWORD_CHANGED, notice="password_change_done", ctx=ctx,
+            keep_chain=keep_chain,
+        ),
+    )
+
+
+def password_reset(*, tenant, token: str, new_password: str, ctx: RequestContext | None = None) -> User:
+    """Set a new password with a reset link's token. The token is judged first (a bad one is
+    ``InvalidResetToken`` whatever the password), then the rules, then the token again under
+    the user's row lock, so two uses of one link write at most once. Nobody is signed in:
+    every session, unfinished sign-in and refresh token of the user ends. A password lockout
+    is lifted, an MFA lockout is not (``lockout.password_lock_lift``). Audited; the user is
+    told. Raises ``InvalidResetToken`` or ``ValidationError``."""
+    uid = reset_token_user_id(token)
+    user = user_get_or_none(tenant=tenant, user_id=uid) if uid is not None else None
+    if user is None or not reset_token_valid(user, token):
+        raise InvalidResetToken()
+    password_validate(new_password if isinstance(new_password, str) else "", user, field="new_password")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().filter(pk=user.pk, tenant=tenant).first()
+        if locked is None:
+            raise InvalidResetToken()
+        locked.tenant = tenant
+        if not reset_token_valid(locked, token):
+            raise InvalidResetToken()
+        _password_replace(user=locked, password=new_password, kind=Kind.PASSWORD_RESET, notice="password_reset_done", ctx=ctx)
+        lockout.password_lock_lift(model=User, pk=locked.pk, code_limit=tenant.mfa_max_attempts)
+    return locked
+
+
+def password_reset_send(
+    *, user: User, link_base: str, actor: User | None = None, ctx: RequestContext | None = None, gap: int = 0
+) -> bool:
+    """Queue a mail with a reset link to ``user`` (an admin's "send a reset link", or a match
+    of "Forgot password?"), in the caller's transaction: the link is made by the worker when
+    it sends, for the state recorded here (``reset_state``), so no token is ever stored, and
+    a password change before the send means no mail. ``gap``: at most one such mail per that
+    many seconds (a forgot request's limit, the tenant's email resend gap), claimed with one
+    conditional UPDATE. Answers whether a mail was queued; audited when so.
+
+    An admin asking for an inactive user or one without an address gets a ``ValidationError``
+    (``send_password_reset``, code ``cannot_send``); a forgot request (no actor) is quietly
+    skipped for them."""
+    if not user.is_active or not user.email:
+        if actor is None:
+            return False
+        raise ValidationError({"send_password_reset": ValidationError(
+            "This user cannot get a reset link: they are inactive or have no email address.", code="cannot_send")})
+    now = timezone.now()
+    claimed = User.objects.filter(pk=user.pk, tenant_id=user.tenant_id)
+    if gap:
+        claimed = claimed.filter(Q(password_reset_sent_at__isnull=True) | Q(password_reset_sent_at__lte=now - timedelta(seconds=gap)))
+    with transaction.atomic():
+        if not claimed.update(password_reset_sent_at=now):
+            return False
+        user.password_reset_sent_at = now
+        notify_user(user=user, kind="password_reset", reset_state=reset_state(user), link_base=link_base,
+                    by_admin=actor is not None, **_asked_by(ctx))
+        audit_record(kind=Kind.PASSWORD_RESET_SENT, tenant_id=user.tenant_id, user=user, actor=actor, ctx=ctx)
+    return True
 
 
 def user_unlock(*, user: User, actor: User | None = None, ctx: RequestContext | None = None) -> User:

@@ -60,10 +60,11 @@ def _pair_issue(*, user: User, chain: RefreshTokenChain, amr: list[str], ctx: Re
         "amr": list(amr),
         "admin": bool(user.is_tenant_admin),
         "auth_time": int(chain.auth_time.timestamp()),
+        "chain": str(chain.pk),  # the access token too: a password change through the API keeps its caller's chain
         "iat": iat,
     }
     refresh_jti = jti_new()
-    refresh = {**common, "token_type": "refresh", "jti": refresh_jti, "chain": str(chain.pk), "exp": int(refresh_exp.timestamp())}
+    refresh = {**common, "token_type": "refresh", "jti": refresh_jti, "exp": int(refresh_exp.timestamp())}
     access = {**common, "token_type": "access", "jti": jti_new(), "exp": iat + settings.ACCESS_TOKEN_SECONDS}
     OutstandingToken.objects.create(
         user=user, jti=refresh_jti, token="", created_at=now, expires_at=datetime.fromtimestamp(refresh["exp"], tz=dt_timezone.utc)
@@ -82,8 +83,9 @@ def access_token_claims(raw, *, tenant_id: str) -> dict:
     return jwt_verify(raw, tenant_id=tenant_id, token_type="access")
 
 
-def refresh_tokens_revoke(*, user: User) -> int:
-    """End every refresh-token chain of ``user`` (password change, MFA reset, deletion).
+def refresh_tokens_revoke(*, user: User, keep_chain=None) -> int:
+    """End every refresh-token chain of ``user`` (password change, MFA reset, deletion), but
+    ``keep_chain`` (the id of the chain of a user changing their own password through the API).
 
     Under the user's row lock, like every refresh: a refresh that raced with this either
     finished first (its new token is in a chain ended here) or waits and finds its chain
@@ -94,7 +96,11 @@ def refresh_tokens_revoke(*, user: User) -> int:
         # The OpenID Provider's tokens of the user too (django-oauth-toolkit's models).
         get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=now, updated=now)
         get_access_token_model().objects.filter(user=user).delete()
-        return RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+        chains = RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True)
+        keep = as_uuid(keep_chain) if keep_chain is not None else None
+        if keep is not None:
+            chains = chains.exclude(pk=keep)
+        return chains.update(revoked_at=now)
 
 
 def _presented(raw, *, tenant_id: str) -> dict:

@@ -1,17 +1,23 @@
 """The sign-in and account pages: thin front doors onto ``flows.signin`` and the services."""
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
+from django.utils.translation import gettext as _
 from django.views.generic import FormView, TemplateView, View
 
 from accounts.audit import RequestContext
-from accounts.forms import SignInForm, OperatorTenantForm
+from accounts.errors import AuthFailure, InvalidResetToken
+from accounts.forms import ForgotForm, NewPasswordForm, OperatorTenantForm, PasswordChangeForm, SignInForm, as_validation_error
+from accounts.passwords import password_rules_text
 from accounts.ratelimit import RateLimitedPostMixin
+from accounts.selectors import reset_token_user
 from accounts.services import sign_out_record
+from flows.password import forgot, page_change, reset
 from flows import pending as pending_sign_in
 from flows.signin import account_url, page_password_passed, safe_next
 from mfa.recovery_codes import recovery_codes_left, recovery_codes_replace
@@ -111,3 +117,86 @@ class OperatorSignInView(FormView):
         url = reverse("accounts:login", kwargs={"tenant_id": tenant_id})
         next_url = safe_next(self.request, self.request.POST.get("next"))
         return redirect(f"{url}?next={next_url}" if next_url else url)
+
+
+# --- password self-service (flows.password) ---------------------------------------------------
+
+@method_decorator([never_cache, sensitive_post_parameters("login")], name="dispatch")
+class PasswordForgotView(RateLimitedPostMixin, TenantMixin, FormView):
+    """The same page answers every request, whether or not an account matches."""
+
+    template_name = "accounts/password_forgot.html"
+    form_class = ForgotForm
+
+    def form_valid(self, form):
+        forgot(request=self.request, tenant=self.tenant, login=form.cleaned_data["login"],
+               ctx=RequestContext.from_request(self.request, channel="web"))
+        return render(self.request, "accounts/password_forgot_sent.html", {"tenant": self.tenant})
+
+
+@method_decorator([never_cache, sensitive_post_parameters("new_password1", "new_password2")], name="dispatch")
+class PasswordResetView(RateLimitedPostMixin, TenantMixin, FormView):
+    """``password/reset/TOKEN/``: the new password, twice. A bad link, whatever is wrong with
+    it, gets one page offering a new one (200: Django logs the path of every 4xx). The token
+    is kept out of logs (``config.logging.redact``, gunicorn's ``RedactingLogger``), out of the
+    session and the database, and out of Referer headers (``Referrer-Policy: no-referrer``)."""
+
+    template_name = "accounts/password_reset.html"
+    form_class = NewPasswordForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.token = kwargs["token"]
+        if request.method != "POST" and reset_token_user(tenant=self.tenant, token=self.token) is None:
+            response = self.invalid_link()
+        else:
+            response = super().dispatch(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def invalid_link(self):
+        return render(self.request, "accounts/password_reset_invalid.html", {"tenant": self.tenant})
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(rules=password_rules_text(self.tenant), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            reset(tenant=self.tenant, token=self.token, new_password=form.cleaned_data["new_password1"],
+                  ctx=RequestContext.from_request(self.request, channel="web"))
+        except InvalidResetToken:
+            return self.invalid_link()
+        except ValidationError as exc:
+            form.add_service_error(exc)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Your new password is set. Sign in with it, then with your second factor if you have one."))
+        return redirect("accounts:login", tenant_id=self.tenant.id)
+
+
+@method_decorator([never_cache, sensitive_post_parameters("current_password", "new_password1", "new_password2")], name="dispatch")
+class PasswordChangeView(RateLimitedPostMixin, TenantMixin, FormView):
+    """A signed-in user's new password: this browser stays signed in, every other ends."""
+
+    template_name = "accounts/password_change.html"
+    form_class = PasswordChangeForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not signed_in_here(request, self.tenant):
+            login_url = reverse("accounts:login", kwargs={"tenant_id": self.tenant.id})
+            return redirect(f"{login_url}?next={request.path}")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(rules=password_rules_text(self.tenant), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            page_change(self.request, current_password=form.cleaned_data["current_password"],
+                        new_password=form.cleaned_data["new_password1"])
+        except AuthFailure as exc:
+            form.add_error("current_password", as_validation_error(exc))
+            return self.form_invalid(form)
+        except ValidationError as exc:
+            form.add_service_error(exc)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Your password has been changed. Other browsers and apps signed in to your account were signed out."))
+        return redirect("accounts:account", tenant_id=self.tenant.id)

@@ -1,5 +1,7 @@
 """Log formatting: one line per record. An exception is named (type, message and where it
 was raised), never dumped as a traceback with local values, so logs cannot leak secrets.
+A password reset link's token is cut out of every line, plain or JSON (``redact``): the
+link's path holds it, and the access line and Django's 4xx/5xx lines log paths.
 
 Every record carries the id of the request it was written in (``request_id``; ``-`` outside
 a request): ``RequestIdMiddleware`` sets it, ``RequestIdFilter`` puts it on the record. With
@@ -7,6 +9,7 @@ a request): ``RequestIdMiddleware`` sets it, ``RequestIdFilter`` puts it on the 
 keys: a value passed in ``extra`` by a library (Django passes the request object, whose text
 holds the query string) is never written."""
 import logging
+import re
 import traceback
 from contextvars import ContextVar
 
@@ -31,12 +34,20 @@ def _exception_in_one_line(exc_info) -> str:
     place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return f"[{exc_type.__name__}{place}]"
 
+# /tenant/ID/password/reset/TOKEN/ → /tenant/ID/password/reset/[redacted]/
+_RESET_TOKEN = re.compile(r"(/password/reset/)[^/\s?#\"']+")
+
+
+def redact(text: str) -> str:
+    """``text`` without the token of any password reset link in it."""
+    return _RESET_TOKEN.sub(r"\1[redacted]", text) if "/password/reset/" in text else text
+
 
 class OneLineFormatter(logging.Formatter):
     def format(self, record) -> str:
         # logging.Formatter puts the exception on a line of its own, and a message may carry a
         # line break of its own (a path, a username): one record stays one line.
-        return super().format(record).replace("\r", " ").replace("\n", " ")
+        return redact(super().format(record).replace("\r", " ").replace("\n", " "))
 
     def formatException(self, exc_info) -> str:
         return _exception_in_one_line(exc_info)
@@ -61,7 +72,7 @@ class JsonFormatter(_LibraryJsonFormatter):
 
     def process_log_record(self, log_data: dict) -> dict:
         keep = {"time", "level", "logger", "message", "request_id"} | self.EXTRAS
-        return {key: value for key, value in log_data.items() if key in keep}
+        return {key: redact(value) if isinstance(value, str) else value for key, value in log_data.items() if key in keep}
 
     def formatException(self, exc_info) -> str:
         return _exception_in_one_line(exc_info)

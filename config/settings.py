@@ -111,12 +111,18 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The password rules (accounts/passwords.py): the tenant's minimum length, at most 1,024
+# characters, not a common password, not like the username or email. Every place that sets a
+# password uses them (pages, API, admin, create_user).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "accounts.passwords.TenantMinimumLengthValidator"},
+    {"NAME": "accounts.passwords.MaximumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ("username", "email")}},
 ]
+# A reset link's lifetime is the tenant's passwordResetTtlSeconds; this is its ceiling.
+PASSWORD_RESET_TIMEOUT = 86400
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -100,6 +100,16 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "Emailed codes",
             {"fields": ("email_code_ttl_seconds", "email_resend_seconds")},
         ),
+        (
+            "Passwords",
+            {
+                "description": (
+                    "The rules apply wherever a password is set: the reset and change pages, the API, "
+                    "this admin and the command line. A reset link's mail is also held to the resend gap above."
+                ),
+                "fields": ("password_min_length", "password_reset_ttl_seconds"),
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):

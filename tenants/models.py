@@ -92,6 +92,24 @@ class Tenant(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
         help_text="The shortest wait between two emailed codes for the same person. 0–3600 seconds.",
     )
+    password_min_length = models.PositiveSmallIntegerField(
+        "password minimum length",
+        default=12,
+        validators=[MinValueValidator(8), MaxValueValidator(128)],
+        help_text=(
+            "The fewest characters a new password may have (set by a person, an admin, the API or "
+            "the command line). Passwords set before a change keep working. 8–128."
+        ),
+    )
+    password_reset_ttl_seconds = models.PositiveIntegerField(
+        "password reset link lifetime (seconds)",
+        default=3600,
+        validators=[MinValueValidator(300), MaxValueValidator(86400)],
+        help_text=(
+            "How long a password reset link, asked for by the person or sent by an admin, can be used. "
+            "A link also dies once used and whenever the password changes. 300–86400 seconds."
+        ),
+    )
     issuer = models.CharField(
         max_length=64,
         blank=True,

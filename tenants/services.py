@@ -13,6 +13,8 @@ POLICY_FIELDS = (
     "email_code_ttl_seconds",
     "email_resend_seconds",
     "issuer",
+    "password_min_length",
+    "password_reset_ttl_seconds",
 )
 
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from accounts.errors import AuthFailure, LockedOut, ResendTooSoon
+from accounts.passwords import RULE_CODES
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -101,9 +102,12 @@ def exception_handler(exc, context):
     set_rollback()
     if isinstance(exc, exceptions.ValidationError):
         fields = _fields(exc.detail)
-        code = "username_taken" if _has_code(exc, "username_taken") else "invalid_request"
-        status_code = status.HTTP_409_CONFLICT if code == "username_taken" else exc.status_code
-        detail = "That username is already taken in this tenant." if code == "username_taken" else "The request has invalid fields."
+        if _has_code(exc, "username_taken"):
+            code, status_code, detail = "username_taken", status.HTTP_409_CONFLICT, "That username is already taken in this tenant."
+        elif any(_has_code(exc, rule) for rule in RULE_CODES):
+            code, status_code, detail = "invalid_password", exc.status_code, "The password does not meet the password rules (see fields)."
+        else:
+            code, status_code, detail = "invalid_request", exc.status_code, "The request has invalid fields."
         return Response(error_body(code, detail, fields), status=status_code, headers=headers)
     code = _code_of(exc)
     return Response(error_body(code, _flatten(exc.detail)[0]), status=exc.status_code, headers=headers)

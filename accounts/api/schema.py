@@ -18,10 +18,14 @@ from accounts.api.serializers import (
     AuditEventSerializer,
     EmailSentSerializer,
     ErrorSerializer,
+    ForgotInput,
+    ForgotResultSerializer,
     LoginInput,
     MfaChallengeSerializer,
     MfaTokenInput,
+    PasswordChangeInput,
     RefreshInput,
+    ResetInput,
     SettingsInput,
     SettingsSerializer,
     TokensSerializer,
@@ -56,6 +60,9 @@ ERRORS = {
     "invalid_request": (400, "The body is not the expected JSON object, or a field is missing, unknown or of the wrong type.",
                         {"fields": {"username": ["This field is required."], "colour": ["Unknown field."]}}),
     "invalid_json": (400, "The request body is not valid JSON.", {}),
+    "invalid_password": (400, "The password does not meet the password rules (see fields).",
+                         {"fields": {"newPassword": ["This password is too short. It must contain at least 12 characters.", "This password is too common."]}}),
+    "invalid_reset_token": (400, "This password reset link is not valid: it may have expired or been used already. Ask for a new one.", {}),
     "invalid_credentials": (401, "The username or password is incorrect.", {}),
     "invalid_mfa_token": (401, "This sign-in has expired or is not valid. Please sign in again.", {}),
     "invalid_code": (401, "That code is not valid. 4 attempts left before the account is locked.", {"attemptsRemaining": 4}),
@@ -76,6 +83,9 @@ ERRORS = {
     "rate_limit_unavailable": (503, "Signing in is briefly unavailable. Try again in a few seconds.", {}),
     "service_unavailable": (503, "The service is briefly unavailable. Try again shortly.", {}),
 }
+
+# Documentation keys whose code on the wire is another (one code, two meanings by status).
+WIRE_CODES = {"invalid_reset_token": "invalid_token"}
 
 BODY_ERRORS = ("invalid_request", "invalid_json", "payload_too_large", "unsupported_media_type")
 ADMIN_ERRORS = ("invalid_token", "not_authenticated", "forbidden", "not_found")
@@ -98,11 +108,12 @@ def error_responses(*codes: str) -> dict:
     responses = {}
     for status, status_codes in sorted(by_status.items()):
         examples = [
-            OpenApiExample(code, value={"error": code, "detail": ERRORS[code][1], **ERRORS[code][2]}, response_only=True, status_codes=[status])
+            OpenApiExample(code, value={"error": WIRE_CODES.get(code, code), "detail": ERRORS[code][1], **ERRORS[code][2]},
+                           response_only=True, status_codes=[status])
             for code in status_codes
         ]
         responses[status] = OpenApiResponse(
-            ErrorSerializer, description=" / ".join(f"`{c}`" for c in status_codes), examples=examples
+            ErrorSerializer, description=" / ".join(f"`{WIRE_CODES.get(c, c)}`" for c in status_codes), examples=examples
         )
     return responses
 
@@ -310,6 +321,74 @@ logout = extend_schema_view(
 
 USER_RESPONSE = _answer(UserSerializer, {"User": USER_EXAMPLE})
 
+password_forgot = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_password_forgot",
+        summary="Forgot password: email a reset link",
+        description=(
+            "`login` is a username or an email address of this tenant. The answer is the same 202, in "
+            "the same time, whether or not an account matches; a match is mailed a link to "
+            "`/tenant/ID/password/reset/TOKEN/` (single use, valid `passwordResetTtlSeconds`, dead once "
+            "the password changes), at most one per `emailResendSeconds` per account. The per-IP limit "
+            "of the sign-in calls applies."
+        ),
+        request=ForgotInput,
+        answer={202: _answer(ForgotResultSerializer, {"Accepted": {"detail": "If that matches an account, a link to set a new password is on its way to its email address."}})},
+        errors=(*BODY_ERRORS, *SIGN_IN_LIMITS),
+        examples={"By username": {"login": "alice"}, "By email": {"login": "alice@example.com"}},
+    )
+)
+
+password_reset = extend_schema_view(
+    post=_operation(
+        tags=AUTH_TAG,
+        operation_id="auth_password_reset",
+        summary="Set a new password with a reset link's token",
+        description=(
+            "`token` is the last part of the emailed link. 204: the password is set, every session and "
+            "refresh token of the user ends, a password lockout is lifted (an MFA lockout is not), and "
+            "nobody is signed in: sign in with `auth/login` and the second factor as always. A forged, "
+            "expired, used or other tenant's token answers `invalid_token`; a password that breaks a "
+            "rule answers `invalid_password` with the rules broken in `fields.newPassword`."
+        ),
+        request=ResetInput,
+        answer={204: OpenApiResponse(description="The new password is set.")},
+        errors=(*BODY_ERRORS, "invalid_reset_token", "invalid_password", *SIGN_IN_LIMITS),
+        examples={"Reset": {"token": "5b7f2f6e3f0c4f0e9a517f7d2c1e9b10-cf3k2a-3c1a0b9d8e7f6a5b4c3d2e1f", "newPassword": "a-new-long-passphrase-7"}},
+    )
+)
+
+me = extend_schema_view(
+    get=_operation(
+        tags=["Me"],
+        operation_id="me_get",
+        summary="The signed-in user",
+        description="The user of the access token.",
+        answer={200: USER_RESPONSE},
+        errors=("invalid_token", "not_authenticated"),
+    )
+)
+
+me_password = extend_schema_view(
+    post=_operation(
+        tags=["Me"],
+        operation_id="me_password_change",
+        summary="Change my password",
+        description=(
+            "Needs the current password: a wrong one answers `invalid_credentials` and counts as a failed "
+            "password (`passwordMaxAttempts`, then `locked_out`). 204: the new password is set; this "
+            "token's refresh chain keeps working, every other refresh token and browser session of the "
+            "user ends; the user is emailed a notice."
+        ),
+        request=PasswordChangeInput,
+        answer={204: OpenApiResponse(description="The new password is set.")},
+        errors=(*BODY_ERRORS, "invalid_token", "not_authenticated", "invalid_password", "invalid_credentials", "locked_out",
+                *SIGN_IN_LIMITS),
+        examples={"Change": {"currentPassword": "correct-horse-battery-9", "newPassword": "a-new-long-passphrase-7"}},
+    )
+)
+
 user_list = extend_schema_view(
     get=_operation(
         tags=USERS_TAG,
@@ -330,8 +409,11 @@ user_list = extend_schema_view(
         description="Usernames are unique per tenant (case-insensitive); the password must pass the password rules.",
         request=UserCreateInput,
         answer={201: _answer(UserSerializer, {"Created": USER_EXAMPLE})},
-        errors=(*BODY_ERRORS, *ADMIN_ERRORS, "username_taken"),
-        examples={"New app user": {"username": "alice", "email": "alice@example.com", "password": "correct-horse-battery-9", "mfaMethod": "totp"}},
+        errors=(*BODY_ERRORS, *ADMIN_ERRORS, "invalid_password", "username_taken"),
+        examples={
+            "New app user": {"username": "alice", "email": "alice@example.com", "password": "correct-horse-battery-9", "mfaMethod": "totp"},
+            "New user who sets their own password": {"username": "bob", "email": "bob@example.com", "mfaMethod": "email"},
+        },
     ),
 )
 
@@ -340,14 +422,17 @@ _user_change = dict(
     description=(
         "Every field is optional; fields left out keep their values. PUT and PATCH are the same. "
         "`resetTOTP: true` resets the user's MFA (they set the app up again at next sign-in), "
-        "`unlock: true` lifts a lockout, `password` sets a new password; all of it is audited "
-        "with the acting admin, and nothing changes when any part is refused."
+        "`unlock: true` lifts a lockout, `password` sets a new password, `sendPasswordReset: true` "
+        "emails the user a link to set their own (single use, valid `passwordResetTtlSeconds`: the way "
+        "to onboard a user without knowing their password); all of it is audited with the acting "
+        "admin, and nothing changes when any part is refused or the mail cannot be queued."
     ),
     parameters=(USER_ID,),
     request=UserUpdateInput,
     answer={200: USER_RESPONSE},
-    errors=(*BODY_ERRORS, *ADMIN_ERRORS, "username_taken"),
-    examples={"Reset MFA (lost phone)": {"resetTOTP": True}, "Unlock": {"unlock": True}},
+    errors=(*BODY_ERRORS, *ADMIN_ERRORS, "invalid_password", "username_taken"),
+    examples={"Reset MFA (lost phone)": {"resetTOTP": True}, "Unlock": {"unlock": True},
+              "Send a password reset link": {"sendPasswordReset": True}},
 )
 
 user_detail = extend_schema_view(
@@ -391,7 +476,8 @@ _settings_change = dict(
     request=SettingsInput,
     answer={200: SettingsSerializer},
     errors=(*BODY_ERRORS, *ADMIN_ERRORS),
-    examples={"Stricter lockout": {"mfaMaxAttempts": 3, "lockoutSeconds": 900}},
+    examples={"Stricter lockout": {"mfaMaxAttempts": 3, "lockoutSeconds": 900},
+              "Password policy": {"passwordMinLength": 14, "passwordResetTtlSeconds": 1800}},
 )
 
 tenant_settings = extend_schema_view(

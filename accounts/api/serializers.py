@@ -114,6 +114,29 @@ class RefreshInput(InputSerializer):
     refreshToken = StrictCharField(source="refresh_token", max_length=4096)
 
 
+def _new_password_field(**kwargs):
+    # Longer than the rule's 1,024 characters, so that the rule answers (`invalid_password`).
+    return StrictCharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"}, **kwargs)
+
+
+class ForgotInput(InputSerializer):
+    login = StrictCharField(max_length=254, help_text="A username or an email address of this tenant.")
+
+
+class ForgotResultSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="The same sentence whether or not an account matched.")
+
+
+class ResetInput(InputSerializer):
+    token = StrictCharField(max_length=1024, allow_blank=True, trim_whitespace=False, help_text="The last part of the emailed link `/tenant/ID/password/reset/TOKEN/`.")
+    newPassword = _new_password_field(source="new_password", help_text="Must pass the tenant's password rules.")
+
+
+class PasswordChangeInput(InputSerializer):
+    currentPassword = StrictCharField(source="current_password", max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    newPassword = _new_password_field(source="new_password", help_text="Must pass the tenant's password rules.")
+
+
 class TokensSerializer(serializers.Serializer):
     accessToken = serializers.CharField(help_text="JWT with `sub`, `tid`, `amr` and `admin`; send as `Authorization: Bearer …`.")
     refreshToken = serializers.CharField(help_text="Single use: `auth/token/refresh` answers a new pair and voids it.")
@@ -187,7 +210,10 @@ class UserFilterInput(serializers.Serializer):
 class UserCreateInput(InputSerializer):
     username = UsernameInputField(max_length=300)
     email = EmailInputField(max_length=300)
-    password = StrictCharField(required=False, max_length=4096, trim_whitespace=False, help_text="Without one the user cannot sign in until an admin sets one.")
+    password = StrictCharField(
+        required=False, max_length=4096, trim_whitespace=False,
+        help_text="Without one the user cannot sign in until a password is set: send them a reset link (`sendPasswordReset: true` on `PATCH Users/{id}`).",
+    )
     mfaMethod = StrictChoiceField(source="mfa_method", choices=_METHODS, required=False, default=MfaMethod.NONE)
     isAdmin = StrictBooleanField(source="is_admin", required=False, default=False)
 
@@ -205,6 +231,11 @@ class UserUpdateInput(InputSerializer):
         help_text="true: clear the app secret, recovery codes and pending email codes, revoke refresh tokens, email the user. An app user sets the app up again at next sign-in.",
     )
     unlock = StrictBooleanField(required=False, help_text="true: lift a lockout and restart the failure counters.")
+    sendPasswordReset = StrictBooleanField(
+        source="send_password_reset",
+        required=False,
+        help_text="true: email the user a link to set a new password (valid `passwordResetTtlSeconds`, single use); the way to onboard a user without knowing their password.",
+    )
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -240,6 +271,12 @@ class SettingsSerializer(serializers.Serializer):
         source="email_resend_seconds", help_text=f"Least gap between two emailed codes ({_range('email_resend_seconds')})."
     )
     issuer = serializers.CharField(source="effective_issuer", help_text="The issuer authenticator apps show (the tenant's name unless set).")
+    passwordMinLength = serializers.IntegerField(
+        source="password_min_length", help_text=f"The fewest characters a new password may have ({_range('password_min_length')})."
+    )
+    passwordResetTtlSeconds = serializers.IntegerField(
+        source="password_reset_ttl_seconds", help_text=f"Lifetime of a password reset link ({_range('password_reset_ttl_seconds')})."
+    )
 
 
 class SettingsInput(InputSerializer):
@@ -249,6 +286,10 @@ class SettingsInput(InputSerializer):
     mfaRequired = StrictBooleanField(source="mfa_required", required=False)
     emailCodeTtlSeconds = StrictIntegerField(source="email_code_ttl_seconds", required=False, **policy_bounds("email_code_ttl_seconds"))
     emailResendSeconds = StrictIntegerField(source="email_resend_seconds", required=False, **policy_bounds("email_resend_seconds"))
+    passwordMinLength = StrictIntegerField(source="password_min_length", required=False, **policy_bounds("password_min_length"))
+    passwordResetTtlSeconds = StrictIntegerField(
+        source="password_reset_ttl_seconds", required=False, **policy_bounds("password_reset_ttl_seconds")
+    )
     issuer = StrictCharField(
         required=False,
         allow_blank=True,

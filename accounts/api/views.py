@@ -21,9 +21,12 @@ from accounts.api.pagination import ApiCursorPagination, NewestFirstPagination
 from accounts.api.parsers import LimitedJSONParser
 from accounts.api.serializers import (
     AuditEventSerializer,
+    ForgotInput,
     LoginInput,
     MfaTokenInput,
+    PasswordChangeInput,
     RefreshInput,
+    ResetInput,
     SettingsInput,
     SettingsSerializer,
     UserCreateInput,
@@ -41,6 +44,7 @@ from accounts.services import user_create, user_delete
 from accounts.tokens import token_refresh, token_revoke
 from flows import pending as pending_sign_in
 from flows.manage import user_change
+from flows.password import api_change, forgot, link_base, reset
 from flows.signin import api_code, api_password
 from mfa.setup import enrollment_email_send, enrollment_needed, enrollment_totp_begin, totp_provisioning, with_totp_confirmed
 from tenants.selectors import tenant_get
@@ -216,6 +220,55 @@ class LogoutView(TokenView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# --- password self-service -----------------------------------------------------------------
+
+FORGOT_ANSWER = {"detail": "If that matches an account, a link to set a new password is on its way to its email address."}
+
+
+@docs.password_forgot
+class PasswordForgotView(AuthView):
+    """Always the same 202, in the same time: the look-up is the notice worker's
+    (``flows.password.forgot``). The per-IP limit of the sign-in calls applies."""
+
+    def post(self, request, tenant_id):
+        forgot(request=request, tenant=self.tenant, ctx=self.ctx(), **_validated(ForgotInput, request))
+        return Response(FORGOT_ANSWER, status=status.HTTP_202_ACCEPTED)
+
+
+@docs.password_reset
+class PasswordResetView(AuthView):
+    """A reset link's token and the new password: 204, and nobody is signed in."""
+
+    def post(self, request, tenant_id):
+        reset(tenant=self.tenant, ctx=self.ctx(), **_validated(ResetInput, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SignedInView(TenantAPIView):
+    """Any signed-in user of the URL's tenant (a Bearer access token of it)."""
+
+    permission_classes = [IsAuthenticated]
+
+
+@docs.me
+class MeView(SignedInView):
+    def get(self, request, tenant_id):
+        return Response(UserSerializer(request.user).data)
+
+
+@docs.me_password
+class MePasswordView(SignedInView):
+    """The caller's own password: the current one is judged by the one password path (a wrong
+    one counts, and can lock); the caller's refresh-token chain stays, every other ends."""
+
+    throttle_classes = [AuthRateThrottle]
+
+    def post(self, request, tenant_id):
+        chain = request.auth.get("chain") if request.auth is not None else None
+        api_change(user=request.user, ctx=self.ctx(), chain=chain, **_validated(PasswordChangeInput, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # --- admin calls ----------------------------------------------------------------------------
 
 
@@ -271,7 +324,7 @@ class UserDetailView(AdminView):
 
     def _change(self, request):
         changes = _validated(UserUpdateInput, request)
-        user = user_change(user=self.get_object(), actor=request.user, ctx=self.ctx(), **changes)
+        user = user_change(user=self.get_object(), actor=request.user, ctx=self.ctx(), link_base=link_base(request), **changes)
         return Response(UserSerializer(user).data)
 
     def put(self, request, tenant_id, user_id):

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent, MfaMethod
+from accounts.passwords import reset_token_make
 from accounts.tokens import AMR_OTP, token_pair_issue
 from mfa import totp
 from mfa.recovery_codes import recovery_codes_replace
@@ -90,10 +91,18 @@ def trigger(kind: str, *, user_factory, tina, client_a) -> str:
         for _ in range(2):  # the second use of one refresh token
             c.post("/tenant/acme/v2/auth/token/refresh", {"refreshToken": refresh}, content_type="application/json")
         return "tina"
+    if kind == Kind.PASSWORD_RESET_SENT:
+        client_a.post(f"/admin/accounts/user/{tina.pk}/send-password-reset/")
+        return "tina"
+    if kind == Kind.PASSWORD_RESET:
+        token = reset_token_make(tina)
+        c.post(f"/tenant/acme/v2/auth/password/reset", {"token": token, "newPassword": "Brand-new-pass-2031"},
+               content_type="application/json")
+        return "tina"
     raise AssertionError(f"no trigger for {kind}")
 
 
-ADMIN_ACTIONS = {Kind.MFA_RESET, Kind.UNLOCK, Kind.PASSWORD_CHANGED}
+ADMIN_ACTIONS = {Kind.MFA_RESET, Kind.UNLOCK, Kind.PASSWORD_CHANGED, Kind.PASSWORD_RESET_SENT}
 
 
 @pytest.mark.parametrize("kind", Kind.values)
@@ -106,7 +115,7 @@ def test_every_kind_is_written_and_read_back_through_the_admin(frozen, kind, use
     assert {e.kind for e in events} == {kind}
     assert username in {e.username for e in events}
     event = next(e for e in events if e.username == username)
-    assert event.tenant_id == "acme" and event.channel in ({"api"} if kind == Kind.REFRESH_TOKEN_REUSED else {"web", "admin"})
+    assert event.tenant_id == "acme" and event.channel in ({"api"} if kind in (Kind.REFRESH_TOKEN_REUSED, Kind.PASSWORD_RESET) else {"web", "admin"})
     if kind in ADMIN_ACTIONS:
         assert (event.actor, event.channel) == (admin_a, "admin")
     detail = client_a.get(f"/admin/accounts/auditevent/{event.pk}/change/")

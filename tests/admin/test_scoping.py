@@ -135,7 +135,8 @@ def test_operator_creates_a_tenant_with_the_service_defaults(client_ops):
     response = client_ops.post(
         "/admin/tenants/tenant/add/",
         {"id": "gamma", "name": "Gamma", "mfa_max_attempts": 5, "password_max_attempts": 10, "lockout_seconds": 300,
-         "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": ""},
+         "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": "",
+             "password_min_length": 12, "password_reset_ttl_seconds": 3600},
     )
     assert response.status_code == HTTPStatus.FOUND
     assert Tenant.objects.get(pk="gamma").name == "Gamma"

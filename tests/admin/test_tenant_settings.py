@@ -6,7 +6,8 @@ import pytest
 from tenants.models import Tenant
 
 POLICY = {"name": "Acme Corp", "mfa_max_attempts": 5, "password_max_attempts": 10, "lockout_seconds": 300,
-          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": ""}
+          "email_code_ttl_seconds": 600, "email_resend_seconds": 60, "issuer": "",
+          "password_min_length": 12, "password_reset_ttl_seconds": 3600}
 
 
 def error_codes(response) -> dict[str, list[str]]:
@@ -19,7 +20,8 @@ def test_settings_page_shows_the_whole_policy_with_help(client_a):
     assert response.status_code == HTTPStatus.OK
     page = response.content.decode()
     for field in ("mfa_max_attempts", "password_max_attempts", "lockout_seconds", "mfa_required",
-                  "email_code_ttl_seconds", "email_resend_seconds", "issuer", "name"):
+                  "email_code_ttl_seconds", "email_resend_seconds", "issuer", "name",
+                  "password_min_length", "password_reset_ttl_seconds"):
         assert f'name="{field}"' in page, field
         help_text = str(Tenant._meta.get_field(field).help_text)
         assert help_text.split(".")[0].replace('"', "&quot;") in page, field
@@ -44,6 +46,10 @@ def test_settings_are_saved(client_a):
         ("lockout_seconds", 86401, "max_value"),
         ("email_code_ttl_seconds", 601, "max_value"),
         ("email_resend_seconds", 3601, "max_value"),
+        ("password_min_length", 7, "min_value"),
+        ("password_min_length", 129, "max_value"),
+        ("password_reset_ttl_seconds", 299, "min_value"),
+        ("password_reset_ttl_seconds", 86401, "max_value"),
         ("issuer", "Acme: SSO", "invalid_issuer"),
         ("issuer", "Acme\nSSO", "invalid_issuer"),
         ("issuer", "Acme\u200bSSO", "invalid_issuer"),

@@ -14,6 +14,8 @@ DEFAULTS = {
     "emailCodeTtlSeconds": 600,
     "emailResendSeconds": 60,
     "issuer": "Acme Corp",
+    "passwordMinLength": 12,
+    "passwordResetTtlSeconds": 3600,
 }
 
 
@@ -45,6 +47,8 @@ def test_change_every_field(client, admin, admin_token):
         "emailCodeTtlSeconds": 1,
         "emailResendSeconds": 0,
         "issuer": "Acme SSO",
+        "passwordMinLength": 128,
+        "passwordResetTtlSeconds": 300,
     }
     assert call(client, "put", v2("acme", "Settings"), new, token=admin_token).json() == new
     assert call(client, "get", v2("acme", "Settings"), token=admin_token).json() == new
@@ -71,6 +75,11 @@ def test_an_issuer_of_unicode_letters_and_spaces_is_kept(client, admin, admin_to
         ({"lockoutSeconds": 86401}, "lockoutSeconds"),
         ({"emailCodeTtlSeconds": 601}, "emailCodeTtlSeconds"),
         ({"emailResendSeconds": 3601}, "emailResendSeconds"),
+        ({"passwordMinLength": 7}, "passwordMinLength"),
+        ({"passwordMinLength": 129}, "passwordMinLength"),
+        ({"passwordResetTtlSeconds": 299}, "passwordResetTtlSeconds"),
+        ({"passwordResetTtlSeconds": 86401}, "passwordResetTtlSeconds"),
+        ({"passwordMinLength": "12"}, "passwordMinLength"),
         ({"issuer": "a:b"}, "issuer"),
         ({"issuer": "x" * 65}, "issuer"),
         ({"issuer": "Acme\nEU"}, "issuer"),

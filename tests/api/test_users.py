@@ -163,7 +163,6 @@ def test_same_username_in_another_tenant_is_fine(client, admin, admin_token, ten
         ({"username": "x"}, "email"),
         ({"username": "x", "email": "not-an-email"}, "email"),
         ({"username": "bad name!", "email": "x@example.com"}, "username"),
-        ({"username": "x", "email": "x@example.com", "password": "123"}, "password"),
         ({"username": "x", "email": "x@example.com", "mfaMethod": "sms"}, "mfaMethod"),
         ({"username": "x", "email": "x@example.com", "isAdmin": "yes"}, "isAdmin"),
         ({"username": 5, "email": "x@example.com"}, "username"),
@@ -176,6 +175,21 @@ def test_create_refuses_bad_fields(client, admin, admin_token, body, field):
     response = call(client, "post", v2("acme", "Users"), body, token=admin_token)
     errors = assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_request")["fields"]
     assert field in errors
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "password, rules",
+    [
+        ("123", {"password_too_short", "password_too_common"}),
+        ("x" * 1025, {"password_too_long"}),
+        ("xavier@example.com", {"password_too_similar"}),
+    ],
+)
+def test_create_names_the_password_rule_broken(client, admin, admin_token, password, rules):
+    body = {"username": "xavier", "email": "xavier@example.com", "password": password}
+    response = call(client, "post", v2("acme", "Users"), body, token=admin_token)
+    assert set(assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_password")["fields"]) == {"password"}
     assert User.objects.count() == 1
 
 
@@ -283,6 +297,7 @@ def test_rename_to_taken_username_is_409(client, admin, admin_token, bob):
         ({"mfaMethod": "sms"}, "mfaMethod"),
         ({"password": 12345678}, "password"),
         ({"password": "short"}, "password"),
+        ({"sendPasswordReset": "yes"}, "sendPasswordReset"),
         ({"email": "nope"}, "email"),
         ({"resettotp": True}, "resettotp"),
         ({"id": "00000000-0000-0000-0000-000000000000"}, "id"),
@@ -293,8 +308,10 @@ def test_update_refuses_bad_fields_and_changes_nothing(client, admin, admin_toke
     before = list(User.objects.order_by("pk").values()), list(TOTPDevice.objects.values())
     for method in ("put", "patch"):
         # A valid action alongside must not happen either.
-        response = call(client, method, v2("acme", f"Users/{bob.pk}"), {"resetTOTP": True, **body}, token=admin_token)
-        assert field in assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_request")["fields"]
+        response = call(client, method, v2("acme", f"Users/{bob.pk}"), {"resetTOTP": True, "sendPasswordReset": True, **body},
+                        token=admin_token)
+        code = "invalid_password" if body == {"password": "short"} else "invalid_request"
+        assert field in assert_error(response, HTTPStatus.BAD_REQUEST, code)["fields"]
     assert (list(User.objects.order_by("pk").values()), list(TOTPDevice.objects.values())) == before
     assert not AuditEvent.objects.exists()
     run_notices()
@@ -303,8 +320,9 @@ def test_update_refuses_bad_fields_and_changes_nothing(client, admin, admin_toke
 
 def test_failed_password_rolls_back_the_other_changes(client, admin, admin_token, bob):
     response = call(client, "patch", v2("acme", f"Users/{bob.pk}"),
-                    {"email": "changed@example.com", "password": "password", "resetTOTP": True}, token=admin_token)
-    assert "password" in assert_error(response, 400, "invalid_request")["fields"]
+                    {"email": "changed@example.com", "password": "password", "resetTOTP": True, "sendPasswordReset": True},
+                    token=admin_token)
+    assert "password" in assert_error(response, 400, "invalid_password")["fields"]
     bob.refresh_from_db()
     assert bob.email == "bob@example.com"
     assert TOTPDevice.objects.filter(user=bob).exists()

@@ -528,6 +528,9 @@ def _main_roster() -> list[list[str]]:
         ["create_user", "apifuzz", "root", "--email", "root@example.com", "--password", p, "--admin"],
         ["create_user", "apifuzz", "pat", "--email", "pat@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "enum", "erin", "--email", "erin@example.com", "--password", p],
+        # Password self-service (test_password_reset): their passwords change.
+        ["create_user", "acme", "reed", "--email", "reed@example.com", "--password", p, "--mfa", "email"],
+        ["create_user", "acme", "rhea", "--email", "rhea@example.com", "--password", p],
         ["create_user", "initech", "ivan", "--email", "ivan@example.com", "--password", p],
         ["create_user", "pagefuzz", "vera", "--email", "vera@example.com", "--password", p, "--mfa", "email"],
         ["create_user", "pagefuzz", "sid", "--email", "sid@example.com", "--password", p],

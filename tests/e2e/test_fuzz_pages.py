@@ -1,5 +1,6 @@
 """Hostile input on every page form: random, odd and oversized values (hypothesis, bounded).
 Never a 5xx, never a trace, never an off-site redirect, nothing written on refusal."""
+import string
 from http import HTTPStatus
 
 import pytest
@@ -128,6 +129,41 @@ def test_fuzz_second_factor_and_account_forms(main_stack, written, pending_clien
     if form != "account":
         # Still only a pending sign-in: no page that needs a signed-in user answers.
         assert client.http.get("/tenant/pagefuzz/account/").status_code == HTTPStatus.FOUND
+    written.unchanged()
+
+
+@given(login=values, extra=extra_fields)
+@FUZZ
+def test_fuzz_forgot_password_form(main_stack, written, login, extra):
+    client = Browserless(main_stack.server.url)
+    try:
+        _, token = client.csrf("/tenant/globex/password/forgot/")
+        response = post(client, "/tenant/globex/password/forgot/", token, {**extra, "login": login})
+        check(response, client)
+        assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
+    finally:
+        client.close()
+    written.unchanged()
+
+
+@given(reset_token=st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=120),
+       one=values, two=values, extra=extra_fields)
+@FUZZ
+def test_fuzz_reset_password_form(main_stack, written, reset_token, one, two, extra):
+    client = Browserless(main_stack.server.url)
+    path = f"/tenant/globex/password/reset/{reset_token}/"
+    try:
+        page = client.http.get(path)
+        check(page, client)
+        if page.status_code == HTTPStatus.NOT_FOUND or reset_token in (".", ".."):
+            return  # not a path of this page
+        assert "Ask for a new link" in page.text  # no fuzzed token is a live one
+        _, token = client.csrf("/tenant/globex/password/forgot/")
+        response = post(client, path, token, {**extra, "new_password1": one, "new_password2": two})
+        check(response, client)
+        assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
+    finally:
+        client.close()
     written.unchanged()
 
 

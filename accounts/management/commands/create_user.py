@@ -13,7 +13,11 @@ class Command(GatehouseCommand):
         parser.add_argument("tenant_id")
         parser.add_argument("username")
         parser.add_argument("--email", required=True)
-        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--password",
+            help="Must pass the tenant's password rules. Without it the user has no usable password: "
+            "send them a reset link (admin action, or sendPasswordReset on PATCH Users/ID) to let them choose one.",
+        )
         parser.add_argument("--mfa", choices=MfaMethod.values, default=MfaMethod.NONE)
         parser.add_argument("--admin", action="store_true", help="Tenant admin (Users API, admin site).")
         parser.add_argument("--superuser", action="store_true", help="Platform operator: every tenant in the admin.")
@@ -26,7 +30,7 @@ class Command(GatehouseCommand):
             tenant=tenant,
             username=options["username"],
             email=options["email"],
-            password=options["password"],
+            password=options["password"] or None,
             mfa_method=options["mfa"],
             is_admin=options["admin"] or options["superuser"],
             is_superuser=options["superuser"],

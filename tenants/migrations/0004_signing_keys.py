@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0002_issuer_printable'),
+        ('tenants', '0003_password_policy'),
     ]
 
     operations = [
