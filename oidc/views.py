@@ -22,6 +22,7 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import ClientIdMissmatch, InvalidIDTokenError, InvalidOIDCClientError, OAuthToolkitError
 from oauth2_provider.models import get_id_token_model
 from oauth2_provider.settings import oauth2_settings
@@ -190,15 +191,19 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
         return response if context.get("error") else allow_form_action_to(response, context.get("redirect_uri"))
 
 
-@method_decorator(never_cache, name="dispatch")
+# Client-to-server endpoints: no CSRF (DOT's views are exempt; our mixin's dispatch replaces
+# theirs, so it is said again here).
+@method_decorator([csrf_exempt, never_cache], name="dispatch")
 class TenantTokenView(TenantOAuthLibMixin, TokenView):
     pass
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class TenantRevokeTokenView(TenantOAuthLibMixin, RevokeTokenView):
     pass
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class TenantUserInfoView(TenantOAuthLibMixin, UserInfoView):
     pass
 

@@ -262,3 +262,15 @@ def test_nul_characters_are_oauth_errors_not_500s(client, tenant, rp):
     assert_oauth_error(client.get("/tenant/acme/oauth/userinfo/", {"x": "\x00"}), "invalid_request")
     response = client.get("/tenant/acme/oauth/logout/", {"client_id": "\x00"})
     assert_no_redirect(response)
+
+
+def test_client_endpoints_need_no_csrf_token_and_the_pages_do(tenant, rp):
+    from django.test import Client
+
+    browserless = Client(enforce_csrf_checks=True)
+    for path, data in (("/tenant/acme/oauth/token/", {"grant_type": "authorization_code", "code": "x", "client_id": rp.client_id}),
+                       ("/tenant/acme/oauth/revoke/", {"token": "x", "client_id": rp.client_id}),
+                       ("/tenant/acme/oauth/userinfo/", {})):
+        response = browserless.post(path, data)
+        assert response.status_code != HTTPStatus.FORBIDDEN, (path, response.content[:200])
+    assert browserless.post("/tenant/acme/oauth/authorize/", {}).status_code == HTTPStatus.FORBIDDEN
