@@ -37,7 +37,7 @@ test: $(VENV)/.installed-test
 test-e2e: $(VENV)/.installed-test
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
-# The bench (bench/run.py): gunicorn + PostgreSQL when DATABASE_URL says so, else SQLite; ~9 min / ~2 min (PostgreSQL, 2 cores).
+# The bench (bench/run.py, bench/README.md): PostgreSQL when DATABASE_URL says so (1k and 1M users), else SQLite (1k); both peers install themselves.
 bench: $(VENV)/.installed-test
 	$(PY) -m bench.run
 

@@ -1,16 +1,14 @@
-"""A small, CPU-frugal HTTP/1.1 load generator on asyncio streams (no third-party client).
-
-On a 2-core machine the client competes with the server for CPU, so it does as little as
-it can: requests are pre-encoded bytes, responses are parsed just enough (status,
-headers, a Content-Length or chunked body), connections are kept alive when the server
-allows it and re-opened when it closes them (gunicorn's sync workers close after each
-response). The process's own CPU time is measured around every scenario and reported.
+"""The bench's own HTTP/1.1 client on asyncio streams, for the scenarios wrk cannot drive
+(bench/scenarios.py says which and why): an operation there is a conversation, its next
+request built from the last answer (an emailed code, the mfaToken of a password step, a
+session cookie). Responses are parsed just enough (status, headers, a Content-Length or
+chunked body); connections are kept alive when the server allows it and re-opened when it
+closes them. Its CPU is counted in the leg's (bench/cpu.py: the bench process itself).
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -146,39 +144,13 @@ class Result:
     requests: int = 0
     errors: int = 0
     elapsed: float = 0.0
-    client_cpu_s: float = 0.0
-    server_cpu_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     exhausted: bool = False
     statuses: dict[int, int] = field(default_factory=dict)
-    leg_rates: list[float] = field(default_factory=list)  # set by ``combined``: each run's own rate
-
-    @classmethod
-    def combined(cls, parts: list[Result]) -> Result:
-        """Several runs of one scenario against one server as one result: the rate is the mean
-        of the runs' rates (so runs of unequal length weigh alike: A-B-B-A legs still cancel a
-        linear drift), operations and CPU seconds add up, percentiles come from every sample."""
-        out = cls()
-        out.leg_rates = [r.rate for r in parts]
-        for r in parts:
-            out.ops += r.ops
-            out.requests += r.requests
-            out.errors += r.errors
-            out.elapsed += r.elapsed
-            out.client_cpu_s += r.client_cpu_s
-            out.server_cpu_s += r.server_cpu_s
-            out.latencies += r.latencies
-            out.error_samples += r.error_samples
-            out.exhausted = out.exhausted or r.exhausted
-            for code, n in r.statuses.items():
-                out.statuses[code] = out.statuses.get(code, 0) + n
-        return out
 
     @property
     def rate(self) -> float:
-        if self.leg_rates:
-            return sum(self.leg_rates) / len(self.leg_rates)
         return self.ops / self.elapsed if self.elapsed else 0.0
 
     def pct(self, p: float) -> float:
@@ -187,23 +159,6 @@ class Result:
         s = sorted(self.latencies)
         return s[min(len(s) - 1, int(p * len(s)))]
 
-    def summary(self) -> dict:
-        return {
-            "ops": self.ops,
-            "requests": self.requests,
-            "errors": self.errors,
-            "elapsedS": round(self.elapsed, 3),
-            "opsPerS": round(self.rate, 1),
-            "requestsPerS": round(self.requests / self.elapsed, 1) if self.elapsed else 0.0,
-            "latencyP50Ms": round(self.pct(0.50) * 1000, 2),
-            "latencyP99Ms": round(self.pct(0.99) * 1000, 2),
-            "clientCpuCores": round(self.client_cpu_s / self.elapsed, 3) if self.elapsed else 0.0,
-            "serverWorkerCpuCores": round(self.server_cpu_s / self.elapsed, 3) if self.elapsed else 0.0,
-            "serverCpuMsPerOp": round(self.server_cpu_s * 1000 / self.ops, 3) if self.ops else None,
-            "endedEarly": self.exhausted,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "errorSamples": self.error_samples[:5],
-        }
 
 
 class Op:
@@ -236,20 +191,6 @@ class _OpFailed(Exception):
     pass
 
 
-def cpu_ticks_of(pids: list[int]) -> float:
-    """utime+stime (seconds) of the given processes, from /proc."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / tick
-
-
 async def run_closed_loop(
     host: str,
     port: int,
@@ -258,7 +199,6 @@ async def run_closed_loop(
     duration: float,
     op,
     max_ops: int | None = None,
-    server_pids: list[int] | None = None,
 ) -> Result:
     """``concurrency`` workers each run ``await op(conn, Op())`` back to back for ``duration``
     seconds (or until ``max_ops`` operations or ``Exhausted``). Counts operations that
@@ -301,9 +241,7 @@ async def run_closed_loop(
         finally:
             conn.close()
 
-    cpu0, srv0, t0 = time.process_time(), cpu_ticks_of(server_pids or []), time.perf_counter()
+    t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - t0
-    result.client_cpu_s = time.process_time() - cpu0
-    result.server_cpu_s = cpu_ticks_of(server_pids or []) - srv0
     return result

@@ -87,6 +87,7 @@ def _mfa_of(i: int) -> str:
 # --- seed ----------------------------------------------------------------------------------
 
 SEED_BATCH = 5_000  # rows per INSERT: a million users never sit in memory at once
+REFRESH_TOKENS = 256  # refresh-token chains: a leg spends up to one per connection (those in flight at its end)
 
 
 def _batches(objs, size: int = SEED_BATCH):
@@ -191,7 +192,7 @@ def fixtures(seed_info: dict) -> dict:
     t0 = time.perf_counter()
     out = {
         "adminAccess": token_pair_issue(user=admin, amr=AMR_PASSWORD)["accessToken"],
-        "refresh": [token_pair_issue(user=pwd_users[i % len(pwd_users)], amr=AMR_PASSWORD)["refreshToken"] for i in range(64)],
+        "refresh": [token_pair_issue(user=pwd_users[i % len(pwd_users)], amr=AMR_PASSWORD)["refreshToken"] for i in range(REFRESH_TOKENS)],
         "totpApi": {u.username: pending.token_issue(u) for u in _users(api_names)},
         "email": {u.username: pending.token_issue(u) for u in _users(_range(seed_info, "email"))},
         "totpPage": _pending_sessions(_users(page_names), 1),

@@ -3,7 +3,7 @@ calls it, against the bench's database, without HTTP or a client on the same cor
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gh_profile python -m bench.profile [scenario ...] [-n N] [--top K]
 
-Scenarios: empty, password_api, totp_api, refresh, users_detail. For each: CPU and wall
+Scenarios: empty, password_api, password_page, totp_api, totp_page, refresh, users_detail. For each: CPU and wall
 time per request (median of N), on PostgreSQL the database server's CPU per request (its
 backend process, read from /proc), and with ``--top`` the K functions with the most own time
 (cProfile). A tool for finding overhead, not a measurement of throughput (``make bench``).
@@ -26,6 +26,7 @@ os.environ.setdefault("EMAIL_URL", "memorymail://")  # no scenario here mails; r
 os.environ.setdefault("THROTTLE_AUTH_RATE", "100000000/s")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("ACCESS_TOKEN_SECONDS", "3600")
+os.environ.setdefault("BENCH_STATIC_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".data", "static"))
 os.environ.setdefault("MFA_ENCRYPTION_KEYS", "0tUNyRUD1K7o1d0Pcx9qb0zpNzZHZhHwhgF-7Yq2ZAk=")
 
 import django  # noqa: E402
@@ -43,14 +44,14 @@ from tenants.models import Tenant  # noqa: E402
 APP = get_wsgi_application()
 
 
-def environ(method: str, path: str, body: bytes = b"", headers: dict | None = None) -> dict:
+def environ(method: str, path: str, body: bytes = b"", headers: dict | None = None, content_type: str = "application/json") -> dict:
     env = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
         "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)), "HTTP_USER_AGENT": "bench-profile",
     }
     if body:
-        env["CONTENT_TYPE"] = "application/json"
+        env["CONTENT_TYPE"] = content_type
     for k, v in (headers or {}).items():
         env["HTTP_" + k.upper().replace("-", "_")] = v
     return env
@@ -98,6 +99,20 @@ def requests_for(scenario: str, n: int, seed: dict, fx: dict) -> list[dict]:
         code = totp.code_at_step(prepare.TOTP_SECRET, totp.step_at(time.time()))
         users = list(fx["totpApi"].items())[:n]
         return [post(f"{base}/auth/mfa/verify", {"mfaToken": tok, "code": code}) for _name, tok in users]
+    if scenario in ("password_page", "totp_page"):
+        from urllib.parse import urlencode
+
+        csrf = fx["csrf"]
+        page = f"/tenant/{prepare.TENANT}"
+        if scenario == "password_page":
+            names = prepare._range(seed, "pwd")
+            forms = [(f"{page}/login/", {"username": names[i % len(names)], "password": prepare.PASSWORD}, "") for i in range(n)]
+        else:
+            TOTPDevice.objects.update(last_step=0)
+            code = totp.code_at_step(prepare.TOTP_SECRET, totp.step_at(time.time()))
+            forms = [(f"{page}/mfa/verify/", {"code": code}, f"; sessionid={keys[0]}") for _name, keys in list(fx["totpPage"].items())[:n]]
+        return [environ("POST", path, urlencode({"csrfmiddlewaretoken": csrf, **form}).encode(), {"Cookie": f"csrftoken={csrf}{extra}"},
+                        content_type="application/x-www-form-urlencoded") for path, form, extra in forms]
     if scenario == "refresh":
         from accounts.tokens import AMR_PASSWORD, token_pair_issue
 
@@ -117,12 +132,15 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=0)
     args = ap.parse_args(argv)
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # a page that renders needs the manifest, as in production
     if not Tenant.objects.filter(pk=prepare.TENANT).exists():
         prepare.seed(1000)
     seed = {"layout": prepare.layout(Tenant.objects.get(pk=prepare.TENANT).users.count())}
     fx = prepare.fixtures({**seed, "users": 1000})
     for scenario in args.scenarios:
-        n = min(args.n, 100) if scenario == "password_api" else args.n
+        # password: 100 hashes are plenty; TOTP: one code for the whole list, which must stay
+        # within ±1 time step while the list runs (cProfile slows every request down)
+        n = min(args.n, 100) if scenario.startswith("password") else min(args.n, 60) if scenario.startswith("totp") else args.n
         warm = requests_for(scenario, 5, seed, fx)
         for env in warm:
             call(env)

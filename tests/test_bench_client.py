@@ -1,11 +1,10 @@
-"""The bench's client-side bookkeeping (bench/run.py, bench/httpload.py): what it hands out
-must match what the server accepts, or a bench run reports refused codes or a false rate."""
-import statistics
-
+"""The bench's TOTP scheduling (bench/totp.py): what it hands out must match what the server
+accepts (RFC 6238: one code per user and time step, within one step of now), or a bench run
+reports refused codes."""
 import time_machine
 
-from bench.httpload import Result
-from bench.run import Exhausted, TotpPool, leg_bounds, leg_order
+from bench.httpload import Exhausted
+from bench.totp import Totp, TotpPool
 
 STEP_START = 1_800_000_000 - 1_800_000_000 % 30  # a time-step boundary
 
@@ -46,27 +45,21 @@ def test_open_codes_respects_what_each_user_has_left():
         assert {u for u, _ in take_all(pool)} == {"a", "c"}
 
 
-def test_combined_rate_is_the_mean_of_the_legs_rates():
-    short, long_ = Result(ops=100, elapsed=1.0), Result(ops=600, elapsed=3.0)  # 100/s and 200/s
-    both = Result.combined([short, long_])
-    assert both.rate == 150.0  # pooled ops over seconds would say 175/s
-    assert both.ops == 700 and both.elapsed == 4.0
-    assert Result(ops=50, elapsed=2.0).rate == 25.0
+def test_take_many_hands_out_each_user_step_once_and_stops_when_none_is_open():
+    with time_machine.travel(STEP_START + 5, tick=False):
+        pool = TotpPool(["a", "b"], {})
+        got = pool.take_many(10, within=10)
+        assert sorted(got) == sorted((u, STEP_START // 30 + d) for u in "ab" for d in (-1, 0, 1))
+        assert pool.take_many(5, within=10) == []
 
 
-def test_a_legs_argon2_bound_is_the_median_of_the_windows_on_both_sides_of_it():
-    gaps = [[50.0, 52.0], [60.0, 62.0], [70.0, 90.0], [10.0, 80.0]]  # before leg 0, between legs, after the last
-    assert leg_bounds(gaps, [0, 2]) == [(0, 56.0), (2, 75.0)]
-    assert leg_bounds(gaps, [1]) == [(1, 66.0)]
+def test_a_code_valid_within_the_legs_seconds_skips_the_step_about_to_expire():
+    with time_machine.travel(STEP_START + 25, tick=False):
+        got = TotpPool(["a"], {}).take_many(5, within=20)
+    assert [s for _, s in got] == [STEP_START // 30, STEP_START // 30 + 1]
 
 
-def test_legs_run_in_rounds_of_a_b_b_a_so_each_systems_mean_time_is_the_same():
-    assert leg_order(1, rounds=2) == (0,)
-    assert leg_order(2) == (0, 1, 1, 0)
-    order = leg_order(2, rounds=2)
-    assert order == (0, 1, 1, 0, 0, 1, 1, 0)
-    three = leg_order(3, rounds=2)
-    assert three == (0, 1, 2, 2, 1, 0) * 2
-    for legs in (order, three):  # a drift linear in time weighs on every system alike
-        means = {i: statistics.mean(p for p, s in enumerate(legs) if s == i) for i in set(legs)}
-        assert len(set(means.values())) == 1
+def test_codes_are_rfc_6238():
+    # RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits); the bench uses the last 6
+    totp = Totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")  # base32 of "12345678901234567890"
+    assert totp.code(59 // 30) == "287082"

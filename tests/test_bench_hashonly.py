@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from bench import report
 from bench.hashonly import make_app
 
 APP = make_app((8, 1, 1), password="right password")  # Argon2id, cheap parameters
@@ -37,13 +36,3 @@ def test_a_body_that_is_not_a_sign_in_is_a_400(body):
 def test_readiness_and_unknown_paths():
     assert call("GET", "/")[0] == "200 OK"
     assert call("POST", "/elsewhere", b"{}")[0] == "404 Not Found"
-
-
-def test_the_report_sets_password_sign_in_beside_the_reference():
-    scenario = {"opsPerS": 40.0, "ratio": 0.74, "bound": {"name": "argon2", "opsPerS": 54.0}}
-    result = {"parameters": {"database": "postgresql"},
-              "datasets": {"1k": {"scenarios": {"password_api": scenario}}},
-              "hashOnly": {"scenarios": {"password_api": {**scenario, "opsPerS": 50.0, "ratio": 0.926}}}}
-    ref = [c for c in report.done_when(result) if c["criterion"].startswith("The hash alone")]
-    assert len(ref) == 1 and ref[0]["value"] == 0.926 and ref[0]["holds"] is None
-    assert "password sign-in / it: 0.800" in ref[0]["note"]

@@ -6,12 +6,10 @@ make sessions waiting at the token step, and count SQL statements per token step
 """
 import argparse
 import base64
-import copy
 import json
 import os
 import sys
 import time
-from datetime import timedelta
 
 import django
 
@@ -19,10 +17,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peer_project.settings")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 django.setup()
 
+from peer_seed import PWD_USERS, copy_sessions, username  # noqa: E402
+
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -32,12 +30,7 @@ from django_otp.oath import totp as otp_totp  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 LOGIN = "/account/login/"
-PWD_USERS = 50  # u0000000..u0000049 have no device: the password step alone signs them in
 PROBES = 2  # the next two are kept for counting statements
-
-
-def username(i: int) -> str:
-    return f"u{i:07d}"
 
 
 def seed(n: int, secret: str, password: str) -> dict:
@@ -75,20 +68,10 @@ def _token_step_template(name: str, password: str) -> dict:
 
 
 def _sessions(template: dict, users: list[User], per_user: int) -> dict[str, list[str]]:
-    store = SessionStore()
-    expire = timezone.now() + timedelta(hours=2)
-    rows, out = [], {}
-    for user in users:
-        for _ in range(per_user):
-            data = copy.deepcopy(template)
-            wizard = data["wizard_login_view"]
-            wizard["user_pk"] = str(user.pk)
-            wizard["authentication_time"] = int(time.time())
-            key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
-            rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
-            out.setdefault(user.username, []).append(key)
-    Session.objects.bulk_create(rows, batch_size=2000)
-    return out
+    def fill(data, user):
+        data["wizard_login_view"].update(user_pk=str(user.pk), authentication_time=int(time.time()))
+
+    return copy_sessions(template, users, per_user, fill)
 
 
 def _classify(sql: str) -> str:

@@ -1,7 +1,7 @@
 """After the whole suite: the servers' logs (gunicorn stdout/stderr with the access log) and a
 dump of every database hold no password, code, TOTP secret, otpauth URI, JWT or metrics token;
 and a server logging JSON (``LOG_FORMAT=json``) wrote nothing but JSON objects, every line of
-a request with its request id, every access line without a query string."""
+a request with its request id (tests/ops checks that access lines leave out the query string)."""
 import json
 import re
 
@@ -51,6 +51,7 @@ def test_json_logs_are_json_lines_with_request_ids(main_stack, registry):
             assert REQUEST_ID.fullmatch(data["request_id"]) and data["request_id"] != "-", line
             if data["logger"] == "gatehouse.access":
                 access += 1
-                assert {"method", "path", "status", "duration_ms"} <= set(data) and "?" not in data["path"], line
-                assert "?" not in data["message"], line
+                # A "?" may be part of a path (a fuzzed %3F, decoded); query strings are kept out by
+                # writing request.path, and the secrets they could carry are searched for above.
+                assert {"method", "path", "status", "duration_ms"} <= set(data), line
         assert access, f"{server.name}: no access line"

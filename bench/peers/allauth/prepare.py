@@ -17,18 +17,19 @@ session copied per user), for the page (``sessionid``) and the app client
 sign-in); and the page's CSRF token.
 """
 import argparse
-import copy
 import json
 import os
 import sys
 import time
-from datetime import timedelta
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allauth_project.settings")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/peers: what both peers share
 django.setup()
+
+from peer_seed import PWD_USERS, copy_sessions, username  # noqa: E402
 
 from allauth.account.utils import user_pk_to_url_str  # noqa: E402
 from allauth.mfa.models import Authenticator  # noqa: E402
@@ -37,21 +38,15 @@ from allauth.mfa.utils import encrypt  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-PWD_USERS = 50  # u0000000..u0000049: no authenticator
 # One recovery-code seed for every user (allauth makes a random one per user): the codes
 # are known to the client, and verifying one costs the same whatever the seed.
 RECOVERY_SEED = "5eed" * 20
 BATCH = 5000
-
-
-def username(i: int) -> str:
-    return f"u{i:07d}"
 
 
 def seed(n: int, secret: str, password: str) -> dict:
@@ -88,7 +83,7 @@ def seed(n: int, secret: str, password: str) -> dict:
 
 
 APP = "/_allauth/app/v1"
-REFRESH_SESSIONS = 64  # one refresh-token chain each (as Gatehouse's 64 refresh tokens)
+REFRESH_SESSIONS = 96  # refresh-token chains: a leg spends up to one per connection (those in flight at its end)
 
 
 def _pending_template(name: str, password: str, *, api: bool) -> dict:
@@ -106,18 +101,10 @@ def _pending_template(name: str, password: str, *, api: bool) -> dict:
 
 
 def _pending_sessions(template: dict, users: list[User], per_user: int) -> dict[str, list[str]]:
-    store = SessionStore()
-    expire = timezone.now() + timedelta(hours=2)
-    rows, out = [], {}
-    for user in users:
-        for _ in range(per_user):
-            data = copy.deepcopy(template)
-            data["account_login"].update(user_pk=user_pk_to_url_str(user), initiated_at=time.time())  # base 36
-            key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
-            rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
-            out.setdefault(user.username, []).append(key)
-    Session.objects.bulk_create(rows, batch_size=2000)
-    return out
+    def fill(data, user):
+        data["account_login"].update(user_pk=user_pk_to_url_str(user), initiated_at=time.time())  # base 36
+
+    return copy_sessions(template, users, per_user, fill)
 
 
 def fixtures(info: dict) -> dict:

@@ -2,8 +2,8 @@
 
 Its ``account`` app (password sign-in pages), ``mfa`` (TOTP and recovery codes) and
 ``headless`` (the JSON API, clients "browser" and "app"), configured the way allauth's
-documentation shows, with the same Argon2id parameters as Gatehouse (ARGON2_* from the
-environment), the same kind of database (DATABASE_URL), database-backed sessions, a Redis
+documentation shows; what it shares with the first peer (Argon2id with Gatehouse's parameters,
+DATABASE_URL, database sessions) is in ../../peer_settings.py; a Redis
 cache (allauth keeps its rate limits and its TOTP replay markers there), DEBUG=false,
 served by gunicorn like the first peer.
 
@@ -12,55 +12,14 @@ token and a refresh token after sign-in and ``/_allauth/app/v1/tokens/refresh`` 
 allauth's default (``SessionTokenStrategy``) the app client gets a session token only and
 there is no refresh. HS256 signed with SECRET_KEY, as Gatehouse's default JWT_ALGORITHM.
 """
-import environ
+from peer_settings import *  # noqa: F401,F403
+from peer_settings import DJANGO_APPS, DJANGO_MIDDLEWARE, env
 
-env = environ.Env()
-DEBUG = False
-SECRET_KEY = env.str("SECRET_KEY")
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-
-INSTALLED_APPS = [
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "allauth",
-    "allauth.account",
-    "allauth.mfa",
-    "allauth.headless",
-]
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "allauth.account.middleware.AccountMiddleware",
-]
+INSTALLED_APPS = [*DJANGO_APPS, "allauth", "allauth.account", "allauth.mfa", "allauth.headless"]
+MIDDLEWARE = [*DJANGO_MIDDLEWARE, "allauth.account.middleware.AccountMiddleware"]
 AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 ROOT_URLCONF = "allauth_project.urls"
 WSGI_APPLICATION = "allauth_project.wsgi.application"
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
-DATABASES = {"default": env.db("DATABASE_URL")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_MAX_AGE"] = 60
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Django's own Redis backend (redis-py); the bench's Redis db, keys of their own.
 CACHES = {
     "default": {
@@ -69,14 +28,7 @@ CACHES = {
         "KEY_PREFIX": "allauth-peer",
     }
 }
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-PASSWORD_HASHERS = ["allauth_project.hashers.Argon2idHasher"]
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/done/"
-USE_TZ = True
-TIME_ZONE = "UTC"
-STATIC_URL = "static/"
 
 # --- allauth ---------------------------------------------------------------------------------
 ACCOUNT_LOGIN_METHODS = {"username"}
