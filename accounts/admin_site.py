@@ -56,7 +56,11 @@ class GatehouseAdminSite(admin.AdminSite):
     # Registered by other apps, never offered here: groups (``TenantBackend`` grants permissions
     # by role, not by group) and simplejwt's token-blacklist admins, which would show whole
     # refresh tokens (credentials) to operators.
-    not_offered = frozenset({"auth.group", "token_blacklist.outstandingtoken", "token_blacklist.blacklistedtoken"})
+    # The same for django-oauth-toolkit's tokens and codes (its clients are offered: oidc/admin.py).
+    not_offered = frozenset({
+        "auth.group", "token_blacklist.outstandingtoken", "token_blacklist.blacklistedtoken",
+        "oauth2_provider.accesstoken", "oauth2_provider.refreshtoken", "oauth2_provider.idtoken", "oidc.grant",
+    })
 
     def register(self, model_or_iterable, admin_class=None, **options):
         models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable

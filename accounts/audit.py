@@ -11,6 +11,8 @@ class RequestContext:
     ip: str | None = None
     user_agent: str = ""
     channel: str = ""
+    # SCHEME://HOST the request came in on: tokens name their issuer with it.
+    origin: str = ""
 
     @classmethod
     def from_request(cls, request, *, channel: str) -> "RequestContext":
@@ -19,6 +21,7 @@ class RequestContext:
             # NUL cannot be stored in a PostgreSQL text column; a client may send one.
             user_agent=request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:300],
             channel=channel,
+            origin=f"{request.scheme}://{request.get_host()}",
         )
 
 

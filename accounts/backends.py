@@ -49,5 +49,10 @@ TENANT_ADMIN_PERMISSIONS = frozenset(
         "accounts.view_auditevent",
         "tenants.view_tenant",
         "tenants.change_tenant",
+        # The tenant's OpenID Connect clients (oidc/admin.py).
+        "oidc.view_application",
+        "oidc.add_application",
+        "oidc.change_application",
+        "oidc.delete_application",
     }
 )

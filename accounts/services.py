@@ -397,7 +397,7 @@ def sign_in_tokens_issue(*, user: User, amr: list[str], ctx: RequestContext | No
     chain, inside the transaction that judged the last factor (its row lock held)."""
     with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         sign_in_record(user=user, ctx=ctx)
-        return token_pair_issue(user=user, amr=amr)
+        return token_pair_issue(user=user, amr=amr, ctx=ctx)
 
 
 def sign_out_record(*, user: User, ctx: RequestContext | None = None) -> None:

@@ -1,4 +1,10 @@
-"""JWTs, minted by our code after our own checks (simplejwt's stock obtain view is never mounted).
+"""The REST API's JWTs, minted by our code after our own checks.
+
+Tokens are signed and verified by ``tenants.signing`` with the tenant's own key (``kid``
+in the header, ``iss`` the tenant's issuer), so anyone can verify an access token with the
+tenant's JWKS alone. simplejwt's token classes are no longer used (they sign with one
+project-wide key); its token-blacklist tables still record which refresh tokens exist and
+which were used.
 
 A sign-in begins a refresh-token chain (``RefreshTokenChain``); each refresh uses its token
 once and issues the next one in the same chain. Every acceptance of a refresh token, and
@@ -6,23 +12,24 @@ every revocation, runs under the user's row lock (``select_for_update``), so a r
 and a racing refresh are judged one after the other: once ``refresh_tokens_revoke`` has
 answered, no refresh token of that user works, including one a racing refresh minted.
 """
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken, Token
-from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
 from accounts import metrics
 from accounts.audit import RequestContext, audit_record
 from accounts.errors import InvalidRefreshToken
 from accounts.models import AuditEvent, RefreshTokenChain, User
 from accounts.selectors import as_uuid
+from tenants.signing import InvalidJWT, issuer_url, jti_new, jwt_sign, jwt_verify
+
+# Tokens made outside a request (commands, tests, the bench's set-up) name this origin in `iss`.
+ORIGIN_OUTSIDE_A_REQUEST = "http://localhost"
 
 AMR_PASSWORD = ["pwd"]
 AMR_OTP = ["pwd", "otp", "mfa"]
@@ -31,46 +38,51 @@ AMR_PASSKEY = ["pwd", "hwk", "mfa"]
 AMR_REMEMBERED = ["pwd", "swk", "mfa"]  # the password and a remembered browser's key (after an earlier second factor)  # RFC 8176: proof of possession of a key held by an authenticator
 
 
-def token_pair_issue(*, user: User, amr: list[str]) -> dict:
+def token_pair_issue(*, user: User, amr: list[str], ctx: RequestContext | None = None) -> dict:
     """The contract's token body for a user who has just passed every required factor: a
     new chain, starting now. Call it inside the transaction that records the sign-in."""
     now = timezone.now()
     chain = RefreshTokenChain.objects.create(
         user=user, auth_time=now, expires_at=now + timedelta(seconds=settings.REFRESH_TOKEN_MAX_SECONDS)
     )
-    return token_body(_refresh_issue(user=user, chain=chain, amr=amr))
+    return _pair_issue(user=user, chain=chain, amr=amr, ctx=ctx)
 
 
-def _refresh_issue(*, user: User, chain: RefreshTokenChain, amr: list[str]) -> RefreshToken:
-    """The next refresh token of ``chain``, recorded in simplejwt's outstanding-token table
-    by its jti only: a database dump must not hold a usable credential."""
-    refresh = RefreshToken()
-    refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
-    refresh["tid"] = user.tenant_id
-    refresh["amr"] = list(amr)
-    refresh["admin"] = bool(user.is_tenant_admin)
-    refresh["chain"] = str(chain.pk)
-    refresh["auth_time"] = datetime_to_epoch(chain.auth_time)
-    if datetime_from_epoch(refresh["exp"]) > chain.expires_at:
-        refresh.set_exp(from_time=chain.expires_at, lifetime=timedelta(0))
-    OutstandingToken.objects.create(
-        user=user,
-        jti=refresh[jwt_settings.JTI_CLAIM],
-        token="",
-        created_at=refresh.current_time,
-        expires_at=datetime_from_epoch(refresh["exp"]),
-    )
-    return refresh
-
-
-def token_body(refresh: RefreshToken) -> dict:
-    access = refresh.access_token
-    return {
-        "accessToken": str(access),
-        "refreshToken": str(refresh),
-        "tokenType": "Bearer",
-        "expiresIn": int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()),
+def _pair_issue(*, user: User, chain: RefreshTokenChain, amr: list[str], ctx: RequestContext | None) -> dict:
+    """The next refresh token of ``chain`` and an access token beside it, signed with the
+    tenant's key. The refresh token is recorded in simplejwt's outstanding-token table by its
+    jti only: a database dump must not hold a usable credential."""
+    now = timezone.now()
+    iat = int(now.timestamp())
+    refresh_exp = min(now + timedelta(seconds=settings.REFRESH_TOKEN_SECONDS), chain.expires_at)
+    common = {
+        "iss": issuer_url(origin=(ctx and ctx.origin) or ORIGIN_OUTSIDE_A_REQUEST, tenant_id=user.tenant_id),
+        "sub": str(user.pk),
+        "tid": user.tenant_id,
+        "amr": list(amr),
+        "admin": bool(user.is_tenant_admin),
+        "auth_time": int(chain.auth_time.timestamp()),
+        "chain": str(chain.pk),  # the access token too: a password change through the API keeps its caller's chain
+        "iat": iat,
     }
+    refresh_jti = jti_new()
+    refresh = {**common, "token_type": "refresh", "jti": refresh_jti, "exp": int(refresh_exp.timestamp())}
+    access = {**common, "token_type": "access", "jti": jti_new(), "exp": iat + settings.ACCESS_TOKEN_SECONDS}
+    OutstandingToken.objects.create(
+        user=user, jti=refresh_jti, token="", created_at=now, expires_at=datetime.fromtimestamp(refresh["exp"], tz=dt_timezone.utc)
+    )
+    return {
+        "accessToken": jwt_sign(tenant_id=user.tenant_id, claims=access),
+        "refreshToken": jwt_sign(tenant_id=user.tenant_id, claims=refresh),
+        "tokenType": "Bearer",
+        "expiresIn": settings.ACCESS_TOKEN_SECONDS,
+    }
+
+
+def access_token_claims(raw, *, tenant_id: str) -> dict:
+    """The claims of an access token of this tenant (signature, expiry, type, tenant), or
+    ``InvalidJWT``. The Bearer authentication of the API uses it."""
+    return jwt_verify(raw, tenant_id=tenant_id, token_type="access")
 
 
 def refresh_tokens_revoke(*, user: User, keep_chain=None) -> int:
@@ -82,48 +94,37 @@ def refresh_tokens_revoke(*, user: User, keep_chain=None) -> int:
     ended. Call it inside the transaction of the change it belongs to."""
     with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         User.objects.select_for_update().filter(pk=user.pk).first()
+        now = timezone.now()
+        # The OpenID Provider's tokens of the user too (django-oauth-toolkit's models).
+        get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=now, updated=now)
+        get_access_token_model().objects.filter(user=user).delete()
         chains = RefreshTokenChain.objects.filter(user=user, revoked_at__isnull=True)
         keep = as_uuid(keep_chain) if keep_chain is not None else None
         if keep is not None:
             chains = chains.exclude(pk=keep)
-        return chains.update(revoked_at=timezone.now())
+        return chains.update(revoked_at=now)
 
 
-class _PresentedRefreshToken(RefreshToken):
-    """A refresh token as presented: signature (configured algorithm only), expiry and type are
-    verified. simplejwt's blacklist look-up is left out on purpose: ``_presented_use`` reads
-    whether the token was used and blacklists it, holding the user's row lock, so that a
-    second use is seen (and ends the chain) however the uses race."""
-
-    def verify(self, *args, **kwargs) -> None:
-        Token.verify(self, *args, **kwargs)
-
-
-def _presented(raw, *, tenant_id: str) -> RefreshToken:
-    """A refresh token of this tenant with a valid signature, expiry and type (no database)."""
-    if not isinstance(raw, str) or not raw or len(raw) > 4096:
-        raise InvalidRefreshToken()
+def _presented(raw, *, tenant_id: str) -> dict:
+    """The claims of a refresh token of this tenant with a valid signature, expiry and type
+    (no database). Whether it was used is read by ``_presented_use`` under the user's lock."""
     try:
-        token = _PresentedRefreshToken(raw)
-        token[jwt_settings.JTI_CLAIM]
-    except (TokenError, KeyError):
+        return jwt_verify(raw, tenant_id=tenant_id, token_type="refresh")
+    except InvalidJWT:
         raise InvalidRefreshToken() from None
-    if token.get("tid") != tenant_id:
-        raise InvalidRefreshToken()
-    return token
 
 
-def _presented_use(token: RefreshToken, *, tenant_id: str, now: datetime) -> tuple[User, RefreshTokenChain, bool]:
+def _presented_use(token: dict, *, tenant_id: str, now: datetime) -> tuple[User, RefreshTokenChain, bool]:
     """Inside a transaction: lock the token's user (active, of this tenant), find its chain
     (live, not past its end) and use the token once. Returns the user, the chain, and whether
     this use was the first; a second use ends the chain (OWASP: a used refresh token presented
     again means a copy is out there, so the newer tokens of its chain die too)."""
-    user_id, chain_id = as_uuid(token.get(jwt_settings.USER_ID_CLAIM)), as_uuid(token.get("chain"))
+    user_id, chain_id = as_uuid(token.get("sub")), as_uuid(token.get("chain"))
     if user_id is None or chain_id is None:
         raise InvalidRefreshToken()
     user = User.objects.select_for_update().filter(pk=user_id, tenant_id=tenant_id, is_active=True).first()
     outstanding = (
-        OutstandingToken.objects.filter(jti=str(token[jwt_settings.JTI_CLAIM]), user_id=user_id)
+        OutstandingToken.objects.filter(jti=str(token["jti"]), user_id=user_id)
         .annotate(used=Exists(BlacklistedToken.objects.filter(token=OuterRef("pk"))))
         .first()
     )
@@ -148,7 +149,7 @@ def token_refresh(*, refresh_token: str, tenant_id: str, ctx: RequestContext | N
         with transaction.atomic():
             user, chain, first_use = _presented_use(token, tenant_id=tenant_id, now=timezone.now())
             if first_use:
-                body = token_body(_refresh_issue(user=user, chain=chain, amr=amr))
+                body = _pair_issue(user=user, chain=chain, amr=amr, ctx=ctx)
             else:
                 audit_record(kind=AuditEvent.Kind.REFRESH_TOKEN_REUSED, tenant_id=tenant_id, user=user, ctx=ctx)
     except InvalidRefreshToken:

@@ -221,28 +221,73 @@ REST_FRAMEWORK = {
     },
 }
 
-JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
-if JWT_ALGORITHM not in ("HS256", "RS256"):
-    raise ImproperlyConfigured("JWT_ALGORITHM must be HS256 or RS256.")
-SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_SECONDS", default=300)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("REFRESH_TOKEN_SECONDS", default=86400)),
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": False,
-    "ALGORITHM": JWT_ALGORITHM,
-    "SIGNING_KEY": env.str("JWT_PRIVATE_KEY", multiline=True, default="") or SECRET_KEY,
-    "VERIFYING_KEY": env.str("JWT_PUBLIC_KEY", multiline=True, default="") or None,
-    "USER_ID_FIELD": "id",
-    "USER_ID_CLAIM": "sub",
-    "AUTH_HEADER_TYPES": ("Bearer",),
-    "TOKEN_OBTAIN_SERIALIZER": None,
-}
+# --- Tokens (issue 20: every JWT is signed with its tenant's own key, tenants/signing.py) ---
+# The JWT_ALGORITHM / JWT_PRIVATE_KEY / JWT_PUBLIC_KEY settings are gone (HS256 with
+# SECRET_KEY no longer exists); a deployment that still sets JWT_ALGORITHM is told so.
+if env.str("JWT_ALGORITHM", default=""):
+    raise ImproperlyConfigured(
+        "JWT_ALGORITHM is no longer a setting: every tenant signs its tokens with its own key "
+        "(see the README, 'Signing keys'). Remove JWT_ALGORITHM, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY."
+    )
+ACCESS_TOKEN_SECONDS = env.int("ACCESS_TOKEN_SECONDS", default=300)
+REFRESH_TOKEN_SECONDS = env.int("REFRESH_TOKEN_SECONDS", default=86400)
 # A refresh-token chain ends this long after the sign-in that began it, however often it is
 # refreshed (each refresh token lives REFRESH_TOKEN_SECONDS, never past the chain's end).
 REFRESH_TOKEN_MAX_SECONDS = env.int("REFRESH_TOKEN_MAX_SECONDS", default=30 * 24 * 3600)
-if JWT_ALGORITHM == "RS256" and not SIMPLE_JWT["VERIFYING_KEY"]:
-    raise ImproperlyConfigured("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY and JWT_PUBLIC_KEY.")
+# ID tokens (OpenID Connect) live this long.
+OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", default=300)
+# --- end of tokens ---
+
+# --- OpenID Connect provider and CORS (issue 20: oidc/, django-oauth-toolkit, django-cors-headers) ---
+# Each tenant is an OpenID Provider at /tenant/ID/ (oidc/urls.py); its clients are
+# oidc.Application rows and its keys tenants.SigningKey rows, so nothing here is per tenant.
+INSTALLED_APPS += ["oauth2_provider", "corsheaders", "oidc"]
+# CorsMiddleware must come before CommonMiddleware (django-cors-headers' rule).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "oidc.Grant"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.TenantOAuth2Validator",
+    "APPLICATION_ADMIN_CLASS": "oidc.admin.ClientAdmin",
+    "SCOPES": {"openid": "Sign you in", "profile": "Your username", "email": "Your email address"},
+    "DEFAULT_SCOPES": ["openid"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    # PKCE: required for public clients, checked when sent by confidential ones
+    # (TenantOAuth2Validator.is_pkce_required); S256 only.
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOWED_SCHEMES": ["https", "http"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": True,
+    "REQUEST_APPROVAL_PROMPT": "auto",
+    "OIDC_JWKS_MAX_AGE_SECONDS": 300,
+    # RFC 9700 (OAuth 2.0 Security BCP): the compliant behaviours.
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # access and refresh tokens stored as SHA-256 checksums only
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # no access token in a query string
+}
+# DOT's W005 (RFC 9207 `iss` in the authorization response): DOT can only add one project-wide
+# issuer; oidc.views.AuthorizeView adds the tenant's own. DOT's W008 (http redirect URIs):
+# http is accepted only for loopback hosts (RFC 8252 §7.3), by oidc.models.Application.clean.
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "oauth2_provider.W005", "oauth2_provider.W008"]
+# CORS: no origin is allowed by settings; oidc.cors allows a tenant's clients' origins on
+# that tenant's REST API and token, userinfo and revocation endpoints. No cookies.
+# (Discovery and the JWKS are public: they answer "Access-Control-Allow-Origin: *" themselves.)
+CORS_URLS_REGEX = r"^/tenant/[a-z0-9-]+/(v2/|oauth/(token|userinfo|revoke)/)"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 600
+# --- end of OpenID Connect provider and CORS ---
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import OperatorSignInView
+from oidc.urls import oauth_urlpatterns, wellknown_urlpatterns
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="operator-login", permanent=False)),
@@ -12,6 +13,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("tenant/<slug:tenant_id>/v2/", include("accounts.api.urls")),
+    path("tenant/<slug:tenant_id>/v2/", include("oidc.api.urls")),
+    path("tenant/<slug:tenant_id>/oauth/", include(oauth_urlpatterns)),
+    path("tenant/<slug:tenant_id>/.well-known/", include(wellknown_urlpatterns)),
     path("tenant/<slug:tenant_id>/", include("accounts.urls")),
     path("tenant/<slug:tenant_id>/", include("mfa.urls")),
 ]

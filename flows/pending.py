@@ -19,6 +19,8 @@ from accounts.selectors import as_uuid, user_get_or_none
 
 SESSION_KEY = "gatehouse_pending"
 AMR_SESSION_KEY = "gatehouse_amr"
+# When this browser session signed in (epoch seconds): the ID token's auth_time, max_age.
+AUTH_TIME_SESSION_KEY = "gatehouse_auth_time"
 TOKEN_SALT = "gatehouse.mfa-token"
 
 
@@ -93,6 +95,7 @@ def session_sign_in(request, user, *, amr: list[str]) -> None:
     session_clear(request)
     login(request, user, backend="accounts.backends.TenantBackend")
     request.session[AMR_SESSION_KEY] = amr
+    request.session[AUTH_TIME_SESSION_KEY] = int(time.time())
 
 
 # --- the API -----------------------------------------------------------------------------

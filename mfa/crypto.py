@@ -1,52 +1,33 @@
 """Secrets at rest: TOTP secrets encrypted, one-time codes hashed.
 
-``MFA_ENCRYPTION_KEYS`` (newest first) are any strings; each becomes a Fernet key through
-HKDF-SHA256. Without them a key is derived from ``SECRET_KEY``. MultiFernet encrypts with
-the newest and decrypts with any, so keys rotate with ``manage.py rotate_mfa_keys``.
+TOTP secrets are encrypted with ``tenants.encryption`` (Fernet under keys derived from
+``MFA_ENCRYPTION_KEYS``, with this module's own purpose); keys rotate with
+``manage.py rotate_mfa_keys``.
 """
-import base64
 import hashlib
 import hmac
 import secrets
-from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from tenants import encryption
+from tenants.encryption import InvalidToken
 
-def _fernet_key(material: str) -> bytes:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gatehouse-mfa-secret").derive(
-        material.encode()
-    )
-    return base64.urlsafe_b64encode(key)
-
-
-def _multifernet() -> MultiFernet:
-    # Settings are read on every call (tests and rotations change them); the HKDF derivations
-    # are done once per key list, not on every app code checked.
-    return _multifernet_of(tuple(k for k in settings.MFA_ENCRYPTION_KEYS if k) or (settings.SECRET_KEY,))
-
-
-@lru_cache(maxsize=8)
-def _multifernet_of(materials: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(_fernet_key(m)) for m in materials])
+_PURPOSE = b"gatehouse-mfa-secret"
 
 
 def encrypt(plaintext: str) -> str:
-    return _multifernet().encrypt(plaintext.encode()).decode("ascii")
+    return encryption.encrypt(plaintext, purpose=_PURPOSE)
 
 
 def decrypt(token: str) -> str:
     """Raises ``InvalidToken`` when no configured key opens it."""
-    return _multifernet().decrypt(token.encode("ascii")).decode()
+    return encryption.decrypt(token, purpose=_PURPOSE)
 
 
 def reencrypt(token: str) -> str:
     """The same secret under the newest key."""
-    return _multifernet().rotate(token.encode("ascii")).decode("ascii")
+    return encryption.reencrypt(token, purpose=_PURPOSE)
 
 
 def keyed_hash(value: str, *, purpose: str) -> str:

@@ -233,3 +233,39 @@ class Tenant(models.Model):
     def allows(self, method: str) -> bool:
         """Whether people of this tenant may use ``method`` as their second factor."""
         return method in (self.allowed_methods or SECOND_FACTORS)
+
+
+class SigningKey(models.Model):
+    """One of a tenant's asymmetric signing keys: every JWT Gatehouse issues for the tenant
+    (API access and refresh tokens, OpenID Connect ID tokens) is signed with its newest
+    active key and names it in ``kid``. A key retired by a rotation still verifies, and
+    stays in the tenant's JWKS, until every token it signed has expired
+    (``tenants.signing``)."""
+
+    class Algorithm(models.TextChoices):
+        RS256 = "RS256", "RS256 (RSA 2048, SHA-256)"
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="signing_keys", help_text="The tenant whose tokens this key signs."
+    )
+    kid = models.CharField(
+        max_length=64, unique=True, help_text="The key id in tokens' headers and the JWKS: the RFC 7638 thumbprint of the public key."
+    )
+    algorithm = models.CharField(
+        max_length=5, choices=Algorithm.choices, default=Algorithm.RS256, help_text="The JWS algorithm this key signs with."
+    )
+    public_jwk = models.JSONField(help_text="The public key as a JWK (RFC 7517), as published in the JWKS.")
+    private_key_encrypted = models.TextField(
+        help_text="The private key (PEM, PKCS#8), encrypted at rest with MFA_ENCRYPTION_KEYS. Never shown."
+    )
+    created_at = models.DateTimeField(help_text="When the key was made; the newest active key signs.")
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a newer key took over. Empty while the key signs."
+    )
+
+    class Meta:
+        ordering = ["tenant_id", "-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="tenants_signingkey_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.algorithm} {self.kid}"

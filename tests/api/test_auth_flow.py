@@ -12,6 +12,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import AuditEvent, MfaMethod, User
 from mfa.models import EmailCode, RecoveryCode, TOTPDevice
+from tenants.signing import jwt_sign, jwt_verify
 from tests.api.helpers import assert_error, call, code_now, v2
 from tests.conftest import FIXED_SECRET, PASSWORD, confirm_totp
 from mfa.setup import mfa_reset
@@ -22,7 +23,9 @@ def login(client, username, password=PASSWORD, tenant_id="acme"):
 
 
 def claims(token: str) -> dict:
-    return jwt.decode(token, settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+    """The claims, verified with the tenant's signing keys."""
+    unverified = jwt.decode(token, options={"verify_signature": False})
+    return jwt_verify(token, tenant_id=unverified["tid"], token_type=unverified["token_type"])
 
 
 def assert_tokens(body: dict, *, amr: list[str]):
@@ -469,7 +472,7 @@ def test_refresh_refuses_access_token_forged_and_foreign(client, user, tenant_fa
     url = v2("acme", "auth/token/refresh")
     assert_error(call(client, "post", url, {"refreshToken": pair["accessToken"]}), 401, "invalid_token")
     assert_error(call(client, "post", url, {"refreshToken": pair["refreshToken"][:-2] + "xx"}), 401, "invalid_token")
-    forged = jwt.encode({**claims(pair["refreshToken"]), "jti": "0" * 32}, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    forged = jwt_sign(tenant_id="acme", claims={**claims(pair["refreshToken"]), "jti": "0" * 32})
     assert_error(call(client, "post", url, {"refreshToken": forged}), 401, "invalid_token")  # never issued
     tenant_factory("other")
     user_factory("alice", tenant=tenant_factory("third"))

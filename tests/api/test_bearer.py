@@ -1,19 +1,22 @@
 """Bearer access tokens on the admin calls: only ours, only for their tenant, only for admins
 (with MFA when the admin has MFA)."""
 import base64
+import hashlib
+import hmac
 import json
 from datetime import timedelta
 from http import HTTPStatus
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.tokens import AMR_OTP, AMR_PASSWORD, token_pair_issue
 from mfa.models import TOTPDevice
-from tenants.models import Tenant
+from tenants.models import SigningKey, Tenant
+from tenants.signing import jwt_sign
 from tests.api.helpers import access_token, assert_error, call, v2
 
 ADMIN_CALLS = [
@@ -35,7 +38,15 @@ def b64(data: dict) -> str:
 
 
 def claims_of(token: str) -> dict:
-    return jwt.decode(token, settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def hmac_signed(claims: dict, *, secret: bytes, kid: str, alg: str = "HS256") -> str:
+    """A token whose header names our key but is HMAC-signed with ``secret`` (algorithm confusion)."""
+    signing_input = f"{b64({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{b64(claims)}"
+    digest = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}[alg]
+    signature = base64.urlsafe_b64encode(hmac.new(secret, signing_input.encode(), digest).digest()).rstrip(b"=").decode()
+    return f"{signing_input}.{signature}"
 
 
 @pytest.fixture
@@ -74,14 +85,15 @@ def test_admin_calls_refuse_a_non_admin(client, admin, target, user_factory, met
 @pytest.mark.parametrize("method, path, body", ADMIN_CALLS)
 def test_mfa_admin_with_password_only_token_is_refused(client, admin, target, method, path, body):
     # Impossible through the API (an MFA admin's login answers an mfaToken, not tokens):
-    # built directly with simplejwt to prove the check itself.
-    token = AccessToken.for_user(admin)
-    token["tid"], token["amr"], token["admin"] = "acme", AMR_PASSWORD, True
+    # signed directly with the tenant's key to prove the check itself.
+    claims = {**claims_of(access_token(admin, AMR_OTP)), "amr": AMR_PASSWORD}
     before = snapshot()
-    assert_error(call(client, method, v2("acme", path.format(uid=target.pk)), body, token=str(token)), HTTPStatus.FORBIDDEN, "forbidden")
+    token = jwt_sign(tenant_id="acme", claims=claims)
+    assert_error(call(client, method, v2("acme", path.format(uid=target.pk)), body, token=token), HTTPStatus.FORBIDDEN, "forbidden")
     # No amr at all is no MFA either.
-    del token["amr"]
-    assert_error(call(client, method, v2("acme", path.format(uid=target.pk)), body, token=str(token)), HTTPStatus.FORBIDDEN, "forbidden")
+    del claims["amr"]
+    token = jwt_sign(tenant_id="acme", claims=claims)
+    assert_error(call(client, method, v2("acme", path.format(uid=target.pk)), body, token=token), HTTPStatus.FORBIDDEN, "forbidden")
     assert snapshot() == before
 
 
@@ -100,18 +112,24 @@ def test_admin_login_through_the_api_reaches_the_users_api(client, admin, frozen
     assert call(client, "get", v2("acme", "Users"), token=pair["accessToken"]).status_code == HTTPStatus.OK
 
 
-def bad_tokens(admin):
+def bad_tokens(admin, tenant_factory):
     good = access_token(admin, AMR_OTP)
     header, payload, signature = good.split(".")
     claims = claims_of(good)
+    key = SigningKey.objects.get(tenant_id="acme")
+    public_pem = jwt.PyJWK(key.public_jwk).key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    tenant_factory("other")
     return {
         "forged signature": f"{header}.{payload}.{signature[:-4]}AAAA",
         "changed payload": f"{header}.{b64({**claims, 'sub': '00000000-0000-0000-0000-000000000000'})}.{signature}",
         "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
         "alg none, no dot": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}",
         "HS256 with another key": jwt.encode(claims, "another-key-" + "x" * 40, algorithm="HS256"),
-        "HS512 with our key": jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS512"),
-        "expired": jwt.encode({**claims, "exp": claims["iat"] - 1}, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256"),
+        "HS256 with our public key as secret": hmac_signed(claims, secret=public_pem, kid=key.kid),
+        "HS512 with the SECRET_KEY": hmac_signed(claims, secret=settings.SECRET_KEY.encode(), kid=key.kid, alg="HS512"),
+        "no kid": jwt.encode(claims, "x" * 40, algorithm="HS256"),
+        "expired": jwt_sign(tenant_id="acme", claims={**claims, "exp": claims["iat"] - 1}),
+        "another tenant's key": jwt_sign(tenant_id="other", claims=claims),
         "refresh token": token_pair_issue(user=admin, amr=AMR_OTP)["refreshToken"],
         "not a jwt": "hello",
     }
@@ -121,10 +139,11 @@ def bad_tokens(admin):
 @pytest.mark.parametrize(
     "kind",
     ["forged signature", "changed payload", "alg none", "alg none, no dot", "HS256 with another key",
-     "HS512 with our key", "expired", "refresh token", "not a jwt"],
+     "HS256 with our public key as secret", "HS512 with the SECRET_KEY", "no kid", "expired",
+     "another tenant's key", "refresh token", "not a jwt"],
 )
-def test_bad_tokens_are_refused(client, admin, target, kind):
-    token = bad_tokens(admin)[kind]
+def test_bad_tokens_are_refused(client, admin, target, tenant_factory, kind):
+    token = bad_tokens(admin, tenant_factory)[kind]
     before = snapshot()
     for method, path, body in ADMIN_CALLS:
         response = call(client, method, v2("acme", path.format(uid=target.pk)), body, token=token)
@@ -157,8 +176,11 @@ def test_token_of_tenant_a_refused_on_tenant_b(client, admin, tenant_factory, us
     for method, path, body in ADMIN_CALLS:
         response = call(client, method, v2("other", path.format(uid=theirs.pk)), body, token=token)
         assert_error(response, HTTPStatus.UNAUTHORIZED, "invalid_token")
-    # A token whose tid was rewritten to B (signed with the real key) names a user B does not have.
-    forged = jwt.encode({**claims_of(token), "tid": "other"}, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    # A token whose tid was rewritten to B, signed with A's key: B's keys do not verify it.
+    forged = jwt_sign(tenant_id="acme", claims={**claims_of(token), "tid": "other"})
+    assert_error(call(client, "get", v2("other", "Users"), token=forged), 401, "invalid_token")
+    # Signed with B's own key (as if B's key leaked into A's token): A's user is not B's.
+    forged = jwt_sign(tenant_id="other", claims={**claims_of(token), "tid": "other", "iss": "http://testserver/tenant/other"})
     assert_error(call(client, "get", v2("other", "Users"), token=forged), 401, "invalid_token")
     assert snapshot() == before
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tenants", "0004_passkeys_methods_remember"),
+        ("tenants", "0005_signing_keys"),
     ]
 
     operations = [
