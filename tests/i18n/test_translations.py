@@ -3,7 +3,6 @@ produce today (``makemessages`` into a temporary copy) have no empty or fuzzy en
 translation keeps its msgid's placeholders; the language follows Accept-Language, else the
 tenant's default, on pages, API ``detail`` sentences and mails."""
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,21 +25,22 @@ def compiled(language: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fresh_catalogues(tmp_path_factory):
-    """The committed .po files, merged with what makemessages finds in the code now."""
+def fresh_catalogues():
+    """The committed .po files merged with what makemessages finds in the code now. Django's
+    makemessages writes the project's strings into the project's own locale/ (whatever
+    LOCALE_PATHS says), so the committed files are kept aside and put back afterwards."""
     polib = pytest.importorskip("polib")
     require_tool("xgettext")
     require_tool("msgmerge")
-    tmp = tmp_path_factory.mktemp("locale")
-    for language in LANGUAGES:
-        (tmp / language / "LC_MESSAGES").mkdir(parents=True)
-        shutil.copy(Path(settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po", tmp / language / "LC_MESSAGES")
-    from django.test import override_settings
-
-    with override_settings(LOCALE_PATHS=[str(tmp)]):
+    paths = {language: Path(settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po" for language in LANGUAGES}
+    kept = {language: path.read_bytes() for language, path in paths.items()}
+    try:
         call_command("makemessages", locale=list(LANGUAGES), no_obsolete=True, verbosity=0,
-                     ignore_patterns=[".venv/*", "bench/*", "tests/*", "staticfiles/*", "docs/*", "locale/*"])
-    return {language: polib.pofile(str(tmp / language / "LC_MESSAGES" / "django.po")) for language in LANGUAGES}
+                     ignore_patterns=[".venv/*", "bench/*", "tests/*", "staticfiles/*", "docs/*"])
+        return {language: polib.pofile(str(path)) for language, path in paths.items()}
+    finally:
+        for language, path in paths.items():
+            path.write_bytes(kept[language])
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
