@@ -132,7 +132,8 @@ def test_authlib_relying_party_with_an_authenticator_app(browser, oidc_tenants, 
         submit_code(page, codes["now"])
         page.wait_for_selector("ul.codes")
         used_secrets.add(*[c.strip() for c in page.locator("ul.codes code").all_inner_texts()])
-        page.click("a.button")
+        page.check("input[name=saved]")  # "I have saved these recovery codes" (issue 21)
+        page.click("form.saved button[type=submit]")
 
     run_relying_party(browser, oidc_tenants, used_secrets, mailbox, tenant="oidcapp", admin="oadmin", username="olga", second_factor=totp)
 
