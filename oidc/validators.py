@@ -31,6 +31,7 @@ from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from accounts.models import User
 from oidc.models import Application, Grant
 from tenants.signing import issuer_url
 
@@ -156,6 +157,18 @@ class TenantOAuth2Validator(OAuth2Validator):
         request.gatehouse_amr = grant.amr
         request.gatehouse_auth_time = grant.auth_time
         return True
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        """DOT's checks, then the same again under the user's row lock, which a password change
+        or an MFA reset takes too (``accounts.tokens.refresh_tokens_revoke``). The token view
+        runs in one transaction, so the lock holds until the new tokens are saved: a refresh
+        racing such a change either finished first (its new tokens are revoked there) or finds
+        the presented token revoked here and mints nothing."""
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        User.objects.select_for_update().filter(pk=request.user.pk).first()
+        presented = request.refresh_token_instance
+        return not get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=False).exists()
 
     def save_bearer_token(self, token, request, *args, **kwargs):
         super().save_bearer_token(token, request, *args, **kwargs)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -192,8 +193,9 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
 
 
 # Client-to-server endpoints: no CSRF (DOT's views are exempt; our mixin's dispatch replaces
-# theirs, so it is said again here).
-@method_decorator([csrf_exempt, never_cache], name="dispatch")
+# theirs, so it is said again here). The token request is one transaction: a refresh holds the
+# user's row lock from its judgement to its new tokens (``TenantOAuth2Validator.validate_refresh_token``).
+@method_decorator([csrf_exempt, never_cache, transaction.atomic], name="dispatch")
 class TenantTokenView(TenantOAuthLibMixin, TokenView):
     pass
 
