@@ -1,6 +1,10 @@
 """What both peers' seeding shares (their prepare.py, after ``django.setup()``): user names,
-the users without a second factor, and sessions copied from one made by the real view."""
+the users without a second factor, sessions copied from one made by the real view, and the
+``seed`` / ``fixtures`` command line."""
+import argparse
 import copy
+import json
+import sys
 import time
 from datetime import timedelta
 
@@ -36,3 +40,34 @@ def copy_sessions(template: dict, users: list, per_user: int, fill) -> dict[str,
 
 def now() -> float:
     return time.time()
+
+
+def prepare_main(*, peer: str, seed, fixtures, argv=None) -> int:
+    """A peer's prepare.py command line: ``seed`` fills a fresh database (refusing one that
+    has users), ``fixtures`` derives the scenarios' inputs from a seed; each writes JSON."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    parser = argparse.ArgumentParser(prog="prepare")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("seed")
+    p.add_argument("--users", type=int, required=True)
+    p.add_argument("--secret", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("fixtures")
+    p.add_argument("--seed", required=True)
+    p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if args.cmd == "seed":
+        if User.objects.exists():
+            print(f"the {peer} peer's database is not empty; the bench script creates a fresh one", file=sys.stderr)
+            return 2
+        with transaction.atomic():
+            result = seed(args.users, args.secret, args.password)
+    else:
+        with open(args.seed) as f:
+            result = fixtures(json.load(f))
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+    return 0

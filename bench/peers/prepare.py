@@ -4,9 +4,7 @@ make sessions waiting at the token step, and count SQL statements per token step
     python prepare.py seed --users N --secret BASE32 --password P --out seed.json
     python prepare.py fixtures --seed seed.json --out fixtures.json
 """
-import argparse
 import base64
-import json
 import os
 import sys
 import time
@@ -17,11 +15,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peer_project.settings")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 django.setup()
 
-from peer_seed import PWD_USERS, copy_sessions, username  # noqa: E402
+from peer_seed import PWD_USERS, copy_sessions, prepare_main, username  # noqa: E402
 
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -117,29 +115,7 @@ def fixtures(info: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="prepare")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("seed")
-    p.add_argument("--users", type=int, required=True)
-    p.add_argument("--secret", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--out", required=True)
-    p = sub.add_parser("fixtures")
-    p.add_argument("--seed", required=True)
-    p.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.cmd == "seed":
-        if User.objects.exists():
-            print("the peer database is not empty; the bench script creates a fresh one", file=sys.stderr)
-            return 2
-        with transaction.atomic():
-            result = seed(args.users, args.secret, args.password)
-    else:
-        with open(args.seed) as f:
-            result = fixtures(json.load(f))
-    with open(args.out, "w") as f:
-        json.dump(result, f)
-    return 0
+    return prepare_main(peer="django-two-factor-auth", seed=seed, fixtures=fixtures, argv=argv)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ session copied per user), for the page (``sessionid``) and the app client
 (``X-Session-Token``); signed-in app sessions with one refresh token each (the real API
 sign-in); and the page's CSRF token.
 """
-import argparse
-import json
 import os
 import sys
 import time
@@ -29,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/peers: what both peers share
 django.setup()
 
-from peer_seed import PWD_USERS, copy_sessions, username  # noqa: E402
+from peer_seed import PWD_USERS, copy_sessions, prepare_main, username  # noqa: E402
 
 from allauth.account.utils import user_pk_to_url_str  # noqa: E402
 from allauth.mfa.models import Authenticator  # noqa: E402
@@ -38,7 +36,6 @@ from allauth.mfa.utils import encrypt  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -125,29 +122,7 @@ def fixtures(info: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="prepare")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("seed")
-    p.add_argument("--users", type=int, required=True)
-    p.add_argument("--secret", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--out", required=True)
-    p = sub.add_parser("fixtures")
-    p.add_argument("--seed", required=True)
-    p.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.cmd == "fixtures":
-        with open(args.seed) as f:
-            result = fixtures(json.load(f))
-    elif User.objects.exists():
-        print("the allauth peer's database is not empty; seed a fresh one", file=sys.stderr)
-        return 2
-    else:
-        with transaction.atomic():
-            result = seed(args.users, args.secret, args.password)
-    with open(args.out, "w") as f:
-        json.dump(result, f)
-    return 0
+    return prepare_main(peer="allauth", seed=seed, fixtures=fixtures, argv=argv)
 
 
 if __name__ == "__main__":
