@@ -150,15 +150,19 @@ def test_counters_move_after_a_sign_in_a_failed_code_and_a_lockout(client, tenan
     tina = user_factory("tina", tenant=tenant, mfa_method=MfaMethod.TOTP)
     confirm_totp(tina)
     nora = user_factory("nora", tenant=tenant)
-    before = {
-        "pw_ok": value("gatehouse_sign_in_steps_total", method="password", result="success"),
-        "pw_bad": value("gatehouse_sign_in_steps_total", method="password", result="failure"),
-        "totp_ok": value("gatehouse_sign_in_steps_total", method="totp", result="success"),
-        "totp_bad": value("gatehouse_sign_in_steps_total", method="totp", result="failure"),
-        "totp_locked": value("gatehouse_sign_in_steps_total", method="totp", result="locked"),
-        "lock_code": value("gatehouse_lockouts_total", counter="code"),
-        "lock_pw": value("gatehouse_lockouts_total", counter="password"),
-    }
+
+    def counters():
+        return {
+            "pw_ok": value("gatehouse_sign_in_steps_total", method="password", result="success"),
+            "pw_bad": value("gatehouse_sign_in_steps_total", method="password", result="failure"),
+            "totp_ok": value("gatehouse_sign_in_steps_total", method="totp", result="success"),
+            "totp_bad": value("gatehouse_sign_in_steps_total", method="totp", result="failure"),
+            "totp_locked": value("gatehouse_sign_in_steps_total", method="totp", result="locked"),
+            "lock_code": value("gatehouse_lockouts_total", counter="code"),
+            "lock_pw": value("gatehouse_lockouts_total", counter="password"),
+        }
+
+    before = counters()
     login = v2(tenant.id, "auth/login")
     assert call(client, "post", login, {"username": "nora", "password": PASSWORD}).status_code == HTTPStatus.OK
     mfa_token = call(client, "post", login, {"username": "tina", "password": PASSWORD}).json()["mfaToken"]
@@ -168,15 +172,7 @@ def test_counters_move_after_a_sign_in_a_failed_code_and_a_lockout(client, tenan
     assert call(client, "post", verify, {"mfaToken": mfa_token, "code": code_now()}).status_code == HTTPStatus.TOO_MANY_REQUESTS
     for _ in range(2):
         call(client, "post", login, {"username": "nora", "password": "wrong-password"})
-    after = {
-        "pw_ok": value("gatehouse_sign_in_steps_total", method="password", result="success"),
-        "pw_bad": value("gatehouse_sign_in_steps_total", method="password", result="failure"),
-        "totp_ok": value("gatehouse_sign_in_steps_total", method="totp", result="success"),
-        "totp_bad": value("gatehouse_sign_in_steps_total", method="totp", result="failure"),
-        "totp_locked": value("gatehouse_sign_in_steps_total", method="totp", result="locked"),
-        "lock_code": value("gatehouse_lockouts_total", counter="code"),
-        "lock_pw": value("gatehouse_lockouts_total", counter="password"),
-    }
+    after = counters()
     assert {k: after[k] - before[k] for k in before} == {
         "pw_ok": 2, "pw_bad": 2, "totp_ok": 0, "totp_bad": 2, "totp_locked": 1, "lock_code": 1, "lock_pw": 1,
     }
