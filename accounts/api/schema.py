@@ -186,14 +186,14 @@ SIGN_IN_LIMITS = ("rate_limited", "rate_limit_unavailable")
 tenant_view = extend_schema(parameters=[TENANT_ID])
 
 
-def _answer(serializer, examples: dict, description: str = "") -> OpenApiResponse:
+def answer_with_examples(serializer, examples: dict, description: str = "") -> OpenApiResponse:
     """A success answer with its examples (name → body)."""
     return OpenApiResponse(
         serializer, description=description, examples=[OpenApiExample(name, value=value, response_only=True) for name, value in examples.items()]
     )
 
 
-def _operation(*, tags: list, operation_id: str, summary: str, description: str, answer: dict, errors: tuple,
+def api_operation(*, tags: list, operation_id: str, summary: str, description: str, answer: dict, errors: tuple,
                request=empty, parameters: tuple = (), examples: dict | None = None):
     """One operation: its answer, these error codes (in this order, one example each),
     ``Retry-After`` wherever a 429 may answer, and its request examples (name → body)."""
@@ -212,7 +212,7 @@ def _operation(*, tags: list, operation_id: str, summary: str, description: str,
 
 
 login = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_login",
         summary="Sign in with username and password",
@@ -227,7 +227,7 @@ login = extend_schema_view(
         ),
         request=LoginInput,
         answer={
-            200: _answer(
+            200: answer_with_examples(
                 PolymorphicProxySerializer(
                     component_name="LoginResult", serializers=[TokensSerializer, MfaChallengeSerializer], resource_type_field_name=None
                 ),
@@ -244,7 +244,7 @@ login = extend_schema_view(
 )
 
 totp_setup = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_totp_setup",
         summary="Begin setting up the authenticator app",
@@ -255,7 +255,7 @@ totp_setup = extend_schema_view(
         ),
         request=MfaTokenInput,
         answer={
-            200: _answer(
+            200: answer_with_examples(
                 TotpSetupSerializer,
                 {
                     "Set-up": {
@@ -271,7 +271,7 @@ totp_setup = extend_schema_view(
 )
 
 email_send = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_email_send",
         summary="Email a sign-in code",
@@ -281,13 +281,13 @@ email_send = extend_schema_view(
             "counted or changed when the mail cannot be sent (503)."
         ),
         request=MfaTokenInput,
-        answer={202: _answer(EmailSentSerializer, {"Sent": {"sentTo": "a***@example.com", "resendAfter": 60}})},
+        answer={202: answer_with_examples(EmailSentSerializer, {"Sent": {"sentTo": "a***@example.com", "resendAfter": 60}})},
         errors=(*BODY_ERRORS, "invalid_mfa_token", "wrong_mfa_method", "resend_too_soon", *SIGN_IN_LIMITS, "email_unavailable"),
     )
 )
 
 webauthn_options = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_webauthn_options",
         summary="Begin a passkey ceremony",
@@ -301,7 +301,7 @@ webauthn_options = extend_schema_view(
         ),
         request=MfaTokenInput,
         answer={
-            200: _answer(
+            200: answer_with_examples(
                 WebAuthnOptionsSerializer,
                 {
                     "Request options": {
@@ -321,7 +321,7 @@ webauthn_options = extend_schema_view(
 )
 
 verify = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_verify",
         summary="Give the second factor and receive tokens",
@@ -338,7 +338,7 @@ verify = extend_schema_view(
             component_name="Verify", serializers=[VerifyCodeInput, VerifyPasskeyInput], resource_type_field_name=None
         ),
         answer={
-            200: _answer(
+            200: answer_with_examples(
                 VerifyResultSerializer,
                 {"Tokens": TOKENS_EXAMPLE, "Tokens after app set-up": {**TOKENS_EXAMPLE, "recoveryCodes": ["k3vq-9x2m-7hpa", "…"]}},
             )
@@ -358,7 +358,7 @@ verify = extend_schema_view(
 )
 
 refresh = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_token_refresh",
         summary="Exchange a refresh token for a new pair",
@@ -368,13 +368,13 @@ refresh = extend_schema_view(
             "ends `REFRESH_TOKEN_MAX_SECONDS` after the sign-in that began it."
         ),
         request=RefreshInput,
-        answer={200: _answer(TokensSerializer, {"Tokens": TOKENS_EXAMPLE})},
+        answer={200: answer_with_examples(TokensSerializer, {"Tokens": TOKENS_EXAMPLE})},
         errors=(*BODY_ERRORS, "invalid_token"),
     )
 )
 
 logout = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_logout",
         summary="Sign out: revoke a refresh token",
@@ -385,10 +385,10 @@ logout = extend_schema_view(
     )
 )
 
-USER_RESPONSE = _answer(UserSerializer, {"User": USER_EXAMPLE})
+USER_RESPONSE = answer_with_examples(UserSerializer, {"User": USER_EXAMPLE})
 
 password_forgot = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_password_forgot",
         summary="Forgot password: email a reset link",
@@ -400,14 +400,14 @@ password_forgot = extend_schema_view(
             "of the sign-in calls applies."
         ),
         request=ForgotInput,
-        answer={202: _answer(ForgotResultSerializer, {"Accepted": {"detail": "If that matches an account, a link to set a new password is on its way to its email address."}})},
+        answer={202: answer_with_examples(ForgotResultSerializer, {"Accepted": {"detail": "If that matches an account, a link to set a new password is on its way to its email address."}})},
         errors=(*BODY_ERRORS, *SIGN_IN_LIMITS),
         examples={"By username": {"login": "alice"}, "By email": {"login": "alice@example.com"}},
     )
 )
 
 password_reset = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=AUTH_TAG,
         operation_id="auth_password_reset",
         summary="Set a new password with a reset link's token",
@@ -426,7 +426,7 @@ password_reset = extend_schema_view(
 )
 
 me = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=["Me"],
         operation_id="me_get",
         summary="The signed-in user",
@@ -437,7 +437,7 @@ me = extend_schema_view(
 )
 
 me_password = extend_schema_view(
-    post=_operation(
+    post=api_operation(
         tags=["Me"],
         operation_id="me_password_change",
         summary="Change my password",
@@ -456,7 +456,7 @@ me_password = extend_schema_view(
 )
 
 user_list = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=USERS_TAG,
         operation_id="users_list",
         summary="List users",
@@ -468,13 +468,13 @@ user_list = extend_schema_view(
         answer={200: UserSerializer(many=True)},
         errors=("invalid_request", *ADMIN_ERRORS),
     ),
-    post=_operation(
+    post=api_operation(
         tags=USERS_TAG,
         operation_id="users_create",
         summary="Create a user",
         description="Usernames are unique per tenant (case-insensitive); the password must pass the password rules.",
         request=UserCreateInput,
-        answer={201: _answer(UserSerializer, {"Created": USER_EXAMPLE})},
+        answer={201: answer_with_examples(UserSerializer, {"Created": USER_EXAMPLE})},
         errors=(*BODY_ERRORS, *ADMIN_ERRORS, "invalid_password", "username_taken"),
         examples={
             "New app user": {"username": "alice", "email": "alice@example.com", "password": "correct-horse-battery-9", "mfaMethod": "totp"},
@@ -502,7 +502,7 @@ _user_change = dict(
 )
 
 user_detail = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=USERS_TAG,
         operation_id="users_get",
         summary="Get a user",
@@ -511,9 +511,9 @@ user_detail = extend_schema_view(
         answer={200: USER_RESPONSE},
         errors=ADMIN_ERRORS,
     ),
-    put=_operation(operation_id="users_update", summary="Change a user, reset their MFA, unlock them", **_user_change),
-    patch=_operation(operation_id="users_partial_update", summary="Change a user (same as PUT)", **_user_change),
-    delete=_operation(
+    put=api_operation(operation_id="users_update", summary="Change a user, reset their MFA, unlock them", **_user_change),
+    patch=api_operation(operation_id="users_partial_update", summary="Change a user (same as PUT)", **_user_change),
+    delete=api_operation(
         tags=USERS_TAG,
         operation_id="users_delete",
         summary="Delete a user",
@@ -525,7 +525,7 @@ user_detail = extend_schema_view(
 )
 
 user_events = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=USERS_TAG,
         operation_id="users_events_list",
         summary="A user's audit events",
@@ -547,7 +547,7 @@ _settings_change = dict(
 )
 
 tenant_settings = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=SETTINGS_TAG,
         operation_id="settings_get",
         summary="The tenant's MFA and lockout policy",
@@ -555,6 +555,6 @@ tenant_settings = extend_schema_view(
         answer={200: SettingsSerializer},
         errors=ADMIN_ERRORS,
     ),
-    put=_operation(operation_id="settings_update", summary="Change the policy", **_settings_change),
-    patch=_operation(operation_id="settings_partial_update", summary="Change the policy (same as PUT)", **_settings_change),
+    put=api_operation(operation_id="settings_update", summary="Change the policy", **_settings_change),
+    patch=api_operation(operation_id="settings_partial_update", summary="Change the policy (same as PUT)", **_settings_change),
 )

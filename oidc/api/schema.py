@@ -1,7 +1,7 @@
 """OpenAPI for the Clients API (drf-spectacular), beside its serializers."""
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_view
 
-from accounts.api.schema import ADMIN_ERRORS, BODY_ERRORS, _answer, _operation
+from accounts.api.schema import ADMIN_ERRORS, BODY_ERRORS, answer_with_examples, api_operation
 from oidc.api.serializers import ClientCreateInput, ClientCreatedSerializer, ClientSerializer, ClientUpdateInput
 
 CLIENTS_TAG = ["Clients"]
@@ -16,10 +16,10 @@ CLIENT_EXAMPLE = {
     "skipConsent": False,
     "createdAt": "2025-01-01T09:00:00Z",
 }
-CLIENT_RESPONSE = _answer(ClientSerializer, {"Client": CLIENT_EXAMPLE})
+CLIENT_RESPONSE = answer_with_examples(ClientSerializer, {"Client": CLIENT_EXAMPLE})
 
 client_list = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=CLIENTS_TAG,
         operation_id="clients_list",
         summary="List the tenant's OpenID Connect clients",
@@ -27,7 +27,7 @@ client_list = extend_schema_view(
         answer={200: ClientSerializer(many=True)},
         errors=("invalid_request", *ADMIN_ERRORS),
     ),
-    post=_operation(
+    post=api_operation(
         tags=CLIENTS_TAG,
         operation_id="clients_create",
         summary="Register a client",
@@ -37,7 +37,7 @@ client_list = extend_schema_view(
             "Redirect URIs must match exactly at the authorize endpoint."
         ),
         request=ClientCreateInput,
-        answer={201: _answer(ClientCreatedSerializer, {"Created": {**CLIENT_EXAMPLE, "clientSecret": "shown-once-0123456789abcdef"}})},
+        answer={201: answer_with_examples(ClientCreatedSerializer, {"Created": {**CLIENT_EXAMPLE, "clientSecret": "shown-once-0123456789abcdef"}})},
         errors=(*BODY_ERRORS, *ADMIN_ERRORS),
         examples={"Web app": {"name": "Photo Album", "clientType": "confidential", "redirectUris": ["https://photos.example.com/oidc/callback"]}},
     ),
@@ -54,14 +54,14 @@ _client_change = dict(
 )
 
 client_detail = extend_schema_view(
-    get=_operation(
+    get=api_operation(
         tags=CLIENTS_TAG, operation_id="clients_get", summary="Get a client",
         description="A client of this tenant (404 for any other id).", parameters=(CLIENT_ID,),
         answer={200: CLIENT_RESPONSE}, errors=ADMIN_ERRORS,
     ),
-    put=_operation(operation_id="clients_update", summary="Change a client", **_client_change),
-    patch=_operation(operation_id="clients_partial_update", summary="Change a client (same as PUT)", **_client_change),
-    delete=_operation(
+    put=api_operation(operation_id="clients_update", summary="Change a client", **_client_change),
+    patch=api_operation(operation_id="clients_partial_update", summary="Change a client (same as PUT)", **_client_change),
+    delete=api_operation(
         tags=CLIENTS_TAG, operation_id="clients_delete", summary="Delete a client",
         description="The client goes, with its codes and tokens: none of them works afterwards.",
         parameters=(CLIENT_ID,), answer={204: OpenApiResponse(description="Deleted.")}, errors=ADMIN_ERRORS,
