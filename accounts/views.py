@@ -38,6 +38,12 @@ def signed_in_here(request, tenant) -> bool:
     return user.is_authenticated and user.tenant_id == tenant.id
 
 
+def sign_in_redirect(tenant, *, next_url: str):
+    """To this tenant's sign-in page, and back to ``next_url`` once signed in."""
+    login_url = reverse("accounts:login", kwargs={"tenant_id": tenant.id})
+    return redirect(f"{login_url}?next={next_url}")
+
+
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
 class SignInView(RateLimitedPostMixin, TenantMixin, FormView):
     template_name = "accounts/login.html"
@@ -67,8 +73,7 @@ class AccountView(TenantMixin, TemplateView):
 
     def dispatch(self, request, *args, **kwargs):
         if not signed_in_here(request, self.tenant):
-            login_url = reverse("accounts:login", kwargs={"tenant_id": self.tenant.id})
-            return redirect(f"{login_url}?next={request.path}")
+            return sign_in_redirect(self.tenant, next_url=request.path)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -210,8 +215,7 @@ class PasswordChangeView(RateLimitedPostMixin, TenantMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         if not signed_in_here(request, self.tenant):
-            login_url = reverse("accounts:login", kwargs={"tenant_id": self.tenant.id})
-            return redirect(f"{login_url}?next={request.path}")
+            return sign_in_redirect(self.tenant, next_url=request.path)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

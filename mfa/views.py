@@ -5,7 +5,6 @@ import time
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -18,7 +17,7 @@ from accounts.errors import AuthFailure, format_wait
 from accounts.forms import as_validation_error
 from accounts.models import MfaMethod
 from accounts.ratelimit import RateLimitedPostMixin
-from accounts.views import signed_in_here
+from accounts.views import sign_in_redirect, signed_in_here
 from flows import pending as pending_sign_in
 from flows import recovery_display
 from flows.signin import account_url, page_code, page_continue, page_hand_off, page_passkey, page_remember, relying_party
@@ -272,8 +271,7 @@ class RecoveryCodesView(TenantMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         if not signed_in_here(request, self.tenant):
-            login_url = reverse("accounts:login", kwargs={"tenant_id": self.tenant.id})
-            return redirect(f"{login_url}?next={account_url(self.tenant.id)}")
+            return sign_in_redirect(self.tenant, next_url=account_url(self.tenant.id))
         self.held = recovery_display.codes_held(request)
         if self.held is None:
             messages.info(request, _("Your recovery codes are no longer shown here. If you did not save them, make new ones below."))
