@@ -150,8 +150,7 @@ def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, 
     if method == MfaMethod.EMAIL:
         if code is not None and email_code_use(user=user, code=code):
             if enroll:
-                User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.EMAIL)
-                user.mfa_method = MfaMethod.EMAIL
+                _method_use(user, MfaMethod.EMAIL)
                 audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
             return Verified(amr=AMR_OTP)
         return _recovery_accept(user, raw, ctx=ctx) if not enroll else None
@@ -176,17 +175,25 @@ def _totp_accept(user: User, device: TOTPDevice, code: str, *, unix_time: float,
         audit_record(kind=Kind.REPLAY_REFUSED, tenant_id=user.tenant_id, user=user, ctx=ctx)
         return None
     if device.confirmed_at is not None:
-        if user.mfa_method != MfaMethod.TOTP:  # chosen again, already set up
-            User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.TOTP)
-            user.mfa_method = MfaMethod.TOTP
+        _method_use(user, MfaMethod.TOTP)  # chosen again, already set up
         return Verified(amr=AMR_OTP)
-    # This code finished the app's set-up.
-    if user.mfa_method != MfaMethod.TOTP:
-        User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.TOTP)
-        user.mfa_method = MfaMethod.TOTP
+    return _setup_finished(user, MfaMethod.TOTP, amr=AMR_OTP, ctx=ctx)  # this code finished the app's set-up
+
+
+def _method_use(user: User, method: str) -> None:
+    """Make ``method`` the user's second factor (one UPDATE, only when it changes)."""
+    if user.mfa_method != method:
+        User.objects.filter(pk=user.pk).update(mfa_method=method)
+        user.mfa_method = method
+
+
+def _setup_finished(user: User, method: str, *, amr: list[str], ctx) -> Verified:
+    """A factor with recovery codes (app, passkey) was just set up: it becomes the method, the
+    recovery codes are made (shown once), and the set-up is audited."""
+    _method_use(user, method)
     codes = recovery_codes_replace(user=user, ctx=ctx)
     audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
-    return Verified(amr=AMR_OTP, recovery_codes=codes)
+    return Verified(amr=amr, recovery_codes=codes)
 
 
 def passkey_registering(user: User) -> bool:
@@ -201,21 +208,13 @@ def _passkey_judge(user: User, credential: Any, *, enroll: str, binding: str, rp
     if not passkey_registering(user):
         if not passkey_assert(user=user, credential=credential, binding=binding, rp=rp, ctx=ctx):
             return None
-        if user.mfa_method != MfaMethod.WEBAUTHN:  # chosen again, already set up
-            User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.WEBAUTHN)
-            user.mfa_method = MfaMethod.WEBAUTHN
+        _method_use(user, MfaMethod.WEBAUTHN)  # chosen again, already set up
         return Verified(amr=AMR_PASSKEY)
     try:
         passkey_register(user=user, credential=credential, name=name, binding=binding, rp=rp, ctx=ctx)
     except CredentialRefused:
         return None
-    # This passkey finished the set-up: the method, recovery codes shown once (as for the app).
-    if user.mfa_method != MfaMethod.WEBAUTHN:
-        User.objects.filter(pk=user.pk).update(mfa_method=MfaMethod.WEBAUTHN)
-        user.mfa_method = MfaMethod.WEBAUTHN
-    codes = recovery_codes_replace(user=user, ctx=ctx)
-    audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)
-    return Verified(amr=AMR_PASSKEY, recovery_codes=codes)
+    return _setup_finished(user, MfaMethod.WEBAUTHN, amr=AMR_PASSKEY, ctx=ctx)  # this passkey finished the set-up
 
 
 def _recovery_accept(user: User, raw: str, *, ctx) -> Verified | None:
