@@ -1,5 +1,5 @@
 """Every user-facing string in German and Spanish (issue 21): the catalogues the code would
-produce today (``makemessages`` into a temporary copy) have no empty or fuzzy entry, and each
+produce today (``makemessages``, the committed files put back afterwards) have no empty or fuzzy entry, and each
 translation keeps its msgid's placeholders; the language follows Accept-Language, else the
 tenant's default, on pages, API ``detail`` sentences and mails."""
 import re
