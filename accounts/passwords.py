@@ -115,7 +115,8 @@ class TenantPasswordResetTokenGenerator(PasswordResetTokenGenerator):
         if not user.is_active or not super().check_token(user, token):
             return False
         issued = base36_to_int(token.split("-")[0])  # well-formed: super() parsed and verified it
-        return self._num_seconds(self._now()) - issued <= min(user.tenant.password_reset_ttl_seconds, settings.PASSWORD_RESET_TIMEOUT)
+        now = base36_to_int(self.make_token(user).split("-")[0])  # "now" in the tokens' own clock and units
+        return now - issued <= min(user.tenant.password_reset_ttl_seconds, settings.PASSWORD_RESET_TIMEOUT)
 
 
 reset_tokens = TenantPasswordResetTokenGenerator()
