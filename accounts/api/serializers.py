@@ -116,21 +116,15 @@ class CredentialField(StrictDictField):
     pass
 
 
+CODE_HELP = "Six digits from the app or the email (spaces ignored), or an unused recovery code. Give `code` or `credential`."
+CREDENTIAL_HELP = "Passkey users: the answer of `navigator.credentials.get` (or `.create` while setting up) to the options of `auth/mfa/webauthn/options`."
+REMEMBER_HELP = "When the tenant's `rememberDeviceDays` is above 0: also answer a `deviceToken` that skips the second factor at `auth/login` for that many days."
+
+
 class VerifyInput(MfaTokenInput):
-    code = StrictCharField(
-        max_length=64,
-        required=False,
-        trim_whitespace=False,
-        help_text="Six digits from the app or the email (spaces ignored), or an unused recovery code. Give `code` or `credential`.",
-    )
-    credential = CredentialField(
-        required=False,
-        help_text="Passkey users: the answer of `navigator.credentials.get` (or `.create` while setting up) to the options of `auth/mfa/webauthn/options`.",
-    )
-    rememberDevice = StrictBooleanField(
-        source="remember_device", required=False, default=False,
-        help_text="When the tenant's `rememberDeviceDays` is above 0: also answer a `deviceToken` that skips the second factor at `auth/login` for that many days.",
-    )
+    code = StrictCharField(max_length=64, required=False, trim_whitespace=False, help_text=CODE_HELP)
+    credential = CredentialField(required=False, help_text=CREDENTIAL_HELP)
+    rememberDevice = StrictBooleanField(source="remember_device", required=False, default=False, help_text=REMEMBER_HELP)
 
     def validate(self, attrs):
         if ("code" in attrs) == ("credential" in attrs):
@@ -140,13 +134,13 @@ class VerifyInput(MfaTokenInput):
 
 # The two shapes of ``VerifyInput`` for the published schema (``oneOf``): a code, or a passkey's answer.
 class VerifyCodeInput(MfaTokenInput):
-    code = StrictCharField(max_length=64, trim_whitespace=False, help_text=VerifyInput._declared_fields["code"].help_text)
-    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+    code = StrictCharField(max_length=64, trim_whitespace=False, help_text=CODE_HELP)
+    rememberDevice = StrictBooleanField(required=False, help_text=REMEMBER_HELP)
 
 
 class VerifyPasskeyInput(MfaTokenInput):
-    credential = CredentialField(help_text=VerifyInput._declared_fields["credential"].help_text)
-    rememberDevice = StrictBooleanField(required=False, help_text=VerifyInput._declared_fields["rememberDevice"].help_text)
+    credential = CredentialField(help_text=CREDENTIAL_HELP)
+    rememberDevice = StrictBooleanField(required=False, help_text=REMEMBER_HELP)
 
 
 class WebAuthnOptionsSerializer(serializers.Serializer):
