@@ -1,11 +1,15 @@
 """Authorization codes are stored only as keyed hashes (``oidc.fields.KeyedHashField``): the
 database holds no code, the flow still works, the stored hash is no code, a loaded row saved
-again keeps its hash, and the migration hashes the codes of sign-ins in flight."""
+again keeps its hash, and the migration hashes the codes of sign-ins in flight. And what
+django-oauth-toolkit keeps of the tokens (``COMPLIANT_BCP_RFC9700_TOKEN_STORAGE``), as
+docs/security.md states it."""
+import hashlib
 from http import HTTPStatus
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model
 
 from mfa.crypto import keyed_hash
 from oidc.fields import StoredHash
@@ -90,3 +94,13 @@ def test_the_migration_hashes_the_codes_of_sign_ins_in_flight_and_its_reverse_dr
     finally:
         call_command("migrate", "oidc", verbosity=0)
 
+
+
+def test_tokens_are_kept_as_unkeyed_sha256_checksums_with_an_empty_token_column(client, tenant, totp_user, rp):  # noqa: F811
+    verifier, code = full_sign_in(client, "acme", rp)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    for model, raw in ((get_access_token_model(), body["access_token"]), (get_refresh_token_model(), body["refresh_token"])):
+        assert list(model.objects.values_list("token", "token_checksum")) == [("", hashlib.sha256(raw.encode()).hexdigest())]
+    # The ID token itself is not kept, only its jti.
+    id_token = get_id_token_model().objects.get()
+    assert body["id_token"] not in repr(get_id_token_model().objects.values().get()) and id_token.jti
