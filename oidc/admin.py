@@ -34,11 +34,12 @@ class ClientAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             **{f: form.cleaned_data[f] for f in EDITABLE},
         )
         obj.pk, obj.client_id = created.pk, created.client_id
-        self._new_secret = secret
+        # On the instance of this request, never on the admin: one ModelAdmin serves every
+        # request of the process, so a secret kept there could be shown to another admin.
+        obj.secret_shown_once = secret
 
     def response_add(self, request, obj, post_url_continue=None):
-        secret = getattr(self, "_new_secret", None)
-        self._new_secret = None
+        secret = getattr(obj, "secret_shown_once", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
         context = {**self.admin_site.each_context(request), "title": _("Client secret"), "client": obj, "secret": secret, "opts": self.model._meta}
