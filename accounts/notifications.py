@@ -150,16 +150,17 @@ def stale_claim_seconds() -> int:
     return SMTP_STEPS * settings.EMAIL_TIMEOUT
 
 
-def notices_requeue_stale(*, now: datetime | None = None) -> int:
-    """Make READY again every notice task claimed longer ago than ``stale_claim_seconds``:
-    its worker died (killed, host lost) between claiming it and recording the outcome.
-    Answers how many. One conditional UPDATE, so two sweepers never requeue one task twice;
-    the library's next claim appends the new worker to the task's ``worker_ids``."""
+def notices_requeue_stale(*, tasks=(send_notice,), now: datetime | None = None) -> int:
+    """Make READY again every task of ``tasks`` (notices, and whatever else must never be
+    lost and is safe to run twice) claimed longer ago than ``stale_claim_seconds``: its worker
+    died (killed, host lost) between claiming it and recording the outcome. Answers how many.
+    One conditional UPDATE, so two sweepers never requeue one task twice; the library's next
+    claim appends the new worker to the task's ``worker_ids``."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=stale_claim_seconds())
     requeued = (
         DBTaskResult.objects.running()
-        .filter(task_path=send_notice.module_path, started_at__lt=cutoff)
+        .filter(task_path__in=[task.module_path for task in tasks], started_at__lt=cutoff)
         .update(status=TaskResultStatus.READY)
     )
     if requeued:

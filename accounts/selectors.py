@@ -54,6 +54,12 @@ def audit_events_seen_by(*, viewer: User, events: QuerySet[AuditEvent]) -> Query
     return events.exclude(_operator("user__")).exclude(_operator("actor__"))
 
 
+def log_entries_seen_by(*, viewer: User, entries: QuerySet) -> QuerySet:
+    """Django admin log entries (``LogEntry``) minus those an operator made, unless ``viewer``
+    sees operators: an object's history page names who changed it."""
+    return entries if sees_operators(viewer=viewer) else entries.exclude(_operator("user__"))
+
+
 def user_list(*, tenant, viewer: User) -> QuerySet[User]:
     """The tenant's users that ``viewer`` may see (the Users API's list, the admin's choices)."""
     return users_seen_by(viewer=viewer, users=User.objects.filter(tenant=tenant))

@@ -43,10 +43,10 @@ class Application(AbstractApplication):
 
     @cached_property
     def jwk_key(self):
-        """The key DOT signs this client's ID tokens with: the tenant's current signing key
-        (DOT reads this property in ``finalize_id_token`` and puts its thumbprint in the
-        header as ``kid``: the kid ``tenants.signing`` gives the key in the JWKS). Read once
-        per loaded client, so one request signs with one key."""
+        """The tenant's current signing key, which signed the ID token this client is being
+        given: DOT reads this property to check that ID token before it links the new access
+        token to it. (Signing is ``tenants.signing``'s, through
+        ``TenantOAuth2Validator.finalize_id_token``.) Read once per loaded client."""
         return jwk_private(private_pem_of(signing_key_current(tenant_id=self.tenant_id)))
 
     def clean(self) -> None:

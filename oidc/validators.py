@@ -12,7 +12,8 @@ server and validator of a view). On top of DOT's own checks:
   on every other tenant's endpoints. ``validate_bearer_token`` (userinfo) checks the
   token's client's tenant the same way.
 - **Issuer**: ``SCHEME://HOST/tenant/ID`` (``get_oidc_issuer_endpoint``).
-- **Signing key**: the tenant's current key, through the swapped model's ``jwk_key``.
+- **Signing key**: ID tokens are signed by ``tenants.signing`` like every other JWT of the
+  tenant: its current key, RS256 or ES256, ``kid`` in the header (``finalize_id_token``).
 - **PKCE**: required for public clients; S256 only (DOT's BCP gate refuses ``plain``).
 - **Sign-in facts**: the authorize view hands ``amr``, ``acr`` and ``auth_time`` in the
   credentials; ``save_authorization_code`` stores them on the code (``oidc.Grant``), and
@@ -27,13 +28,13 @@ import hashlib
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from oauth2_provider.models import get_refresh_token_model
+from oauth2_provider.models import get_id_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import User
 from oidc.models import Application, Grant
-from tenants.signing import issuer_url
+from tenants.signing import issuer_url, jwt_sign
 
 ACR_MFA = "urn:gatehouse:acr:mfa"
 ACR_PASSWORD = "urn:gatehouse:acr:pwd"
@@ -137,6 +138,22 @@ class TenantOAuth2Validator(OAuth2Validator):
 
     def refresh_id_token(self, request):
         return False
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        """DOT's steps (the claims, the nonce, the ``IDToken`` row that links the access token
+        to it), but signed by ``tenants.signing.jwt_sign``: DOT's own signs with the client's
+        one algorithm and names the ``kid`` for RS256 only, where a tenant may sign with ES256."""
+        claims, expires = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:  # oauthlib does not always copy it (DOT does the same)
+            id_token["nonce"] = request.nonce
+        signed = jwt_sign(tenant_id=self.tenant.pk, claims=id_token)
+        record = get_id_token_model().objects.create(
+            user=request.user, scope=request.scope or " ".join(request.scopes), expires=expires,
+            jti=id_token["jti"], application=request.client,
+        )
+        request.access_token = request.id_token = record  # what DOT's token saving reads next
+        return signed
 
     # --- codes: the sign-in facts, and replay ---------------------------------------------------
 

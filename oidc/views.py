@@ -39,7 +39,7 @@ from flows.pending import AMR_SESSION_KEY, AUTH_TIME_SESSION_KEY
 from oidc.selectors import client_get_or_none
 from oidc.validators import TenantOAuth2Validator
 from tenants.mixins import TenantMixin
-from tenants.signing import InvalidJWT, issuer_url, jwks, jwt_signed_claims, signing_key_current
+from tenants.signing import InvalidJWT, issuer_url, jwks, jwt_signed_claims, signing_algorithms_published, signing_key_current
 
 SCOPES_SUPPORTED = ["openid", "profile", "email"]
 SCOPE_LABELS = {
@@ -160,22 +160,22 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
         return f"{parts.path}?{urlencode(query)}"
 
     def create_authorization_response(self, request, scopes, credentials, allow):
-        """DOT's, with the sign-in's facts handed to the validator, and the tenant's issuer
-        added to the answer (RFC 9207 ``iss``: a client talking to several issuers knows
-        which one answered)."""
+        """DOT's, with the sign-in's facts handed to the validator."""
         auth_time = request.session.get(AUTH_TIME_SESSION_KEY)
         credentials["gatehouse_amr"] = list(request.session.get(AMR_SESSION_KEY) or [])
         credentials["gatehouse_auth_time"] = (
             datetime.fromtimestamp(auth_time, tz=dt_timezone.utc) if isinstance(auth_time, int) else request.user.last_login
         )
-        uri, headers, body, status = super().create_authorization_response(request, scopes, credentials, allow)
-        if uri:
-            parts = urlsplit(uri)
-            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
-            query.append(("iss", tenant_issuer(request, self.tenant.pk)))
-            uri = parts._replace(query=urlencode(query)).geturl()
-            headers["Location"] = uri
-        return uri, headers, body, status
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+    def redirect(self, redirect_to, application):
+        """Every answer sent back to the client's (registered) redirect URI, a code or an error
+        alike, names the tenant's issuer (RFC 9207 ``iss``: a client talking to several issuers
+        knows which one answered)."""
+        parts = urlsplit(redirect_to)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+        query.append(("iss", tenant_issuer(self.request, self.tenant.pk)))
+        return super().redirect(parts._replace(query=urlencode(query)).geturl(), application)
 
     def form_valid(self, form):
         if client_get_or_none(tenant_id=self.tenant.pk, client_id=form.cleaned_data.get("client_id")) is None:
@@ -335,7 +335,7 @@ class DiscoveryView(TenantMixin, View):
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": signing_algorithms_published(tenant_id=tid),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],

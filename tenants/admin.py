@@ -3,16 +3,18 @@
 A platform operator (``is_superuser``) sees every tenant. A tenant admin sees only their
 own tenant: its row here, its users and its audit events (``accounts/admin.py``). Every
 ``ModelAdmin`` of the project inherits ``TenantScopedAdminMixin``, which scopes the
-queryset, the foreign-key choices and the object lookups; an object of another tenant is
-a 404 (not a 403 or a redirect), so its existence is not revealed.
+queryset, the foreign-key choices, the object lookups and the history pages (no operator's
+entry); an object of another tenant is a 404 (not a 403 or a redirect), so its existence is
+not revealed.
 """
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import PAGE_VAR
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from accounts.selectors import sees_operators, user_list
+from accounts.selectors import log_entries_seen_by, sees_operators, user_list
 from tenants.models import SECOND_FACTORS, Tenant
 from tenants.services import BRANDING_FIELDS, POLICY_FIELDS, tenant_create, tenant_update_policy
 
@@ -46,6 +48,21 @@ class TenantScopedAdminMixin:
         if obj is None:
             raise Http404("No such object.")
         return obj
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's history page, without the entries operators made (it names who made each):
+        its page of entries is made again from the same entries, those the viewer may see."""
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None)
+        if is_operator(request) or not context or "action_list" not in context:
+            return response
+        entries = log_entries_seen_by(viewer=request.user, entries=context["action_list"].paginator.object_list)
+        paginator = self.get_paginator(request, entries, 100)
+        page = paginator.get_page(request.GET.get(PAGE_VAR, 1))
+        context.update(
+            action_list=page, page_range=paginator.get_elided_page_range(page.number), pagination_required=paginator.count > 100
+        )
+        return response
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if not is_operator(request):

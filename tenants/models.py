@@ -244,6 +244,7 @@ class SigningKey(models.Model):
 
     class Algorithm(models.TextChoices):
         RS256 = "RS256", "RS256 (RSA 2048, SHA-256)"
+        ES256 = "ES256", "ES256 (ECDSA P-256, SHA-256)"
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="signing_keys", help_text="The tenant whose tokens this key signs."

@@ -1,7 +1,7 @@
 """A tenant's signing keys: the one home of how Gatehouse signs and verifies its JWTs.
 
-Each tenant has its own asymmetric key pair (RS256); the
-private key is encrypted at rest (``tenants.encryption``), the public key is published in
+Each tenant has its own asymmetric key pair, RS256 unless the tenant chose ES256 at a
+rotation (``rotate_signing_keys TENANT_ID --algorithm ES256``); the private key is encrypted at rest (``tenants.encryption``), the public key is published in
 the tenant's JWKS. Every JWT of a tenant — the REST API's access and refresh tokens here,
 the OpenID Connect ID tokens through ``oidc`` — is signed with the tenant's newest active
 key, with ``kid`` (the key's RFC 7638 thumbprint) in the header and ``iss`` in the claims.
@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -48,6 +48,8 @@ def private_key_generate(algorithm: str) -> str:
     """A new private key as unencrypted PKCS#8 PEM."""
     if algorithm == SigningKey.Algorithm.RS256:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif algorithm == SigningKey.Algorithm.ES256:
+        key = ec.generate_private_key(ec.SECP256R1())
     else:
         raise ValueError(f"Unsupported signing algorithm: {algorithm}")
     return key.private_bytes(
@@ -99,12 +101,17 @@ def signing_key_create(*, tenant: Tenant, algorithm: str = SigningKey.Algorithm.
     )
 
 
-def signing_key_rotate(*, tenant: Tenant, algorithm: str = SigningKey.Algorithm.RS256) -> SigningKey:
+def signing_key_rotate(*, tenant: Tenant, algorithm: str | None = None) -> SigningKey:
     """Add a new key that signs from now on; retire the active ones (they keep verifying
-    for ``token_lifetime_max``) and delete the retired keys whose tokens have all expired."""
+    for ``token_lifetime_max``) and delete the retired keys whose tokens have all expired.
+    The new key has ``algorithm``, or, when none is given, the algorithm the tenant signs
+    with now: the tenant's choice lasts until a rotation changes it."""
     now = timezone.now()
     with transaction.atomic():
         list(Tenant.objects.select_for_update().filter(pk=tenant.pk))  # one rotation of a tenant at a time
+        if algorithm is None:
+            current = _signing_key_newest_active(tenant_id=tenant.pk)
+            algorithm = current.algorithm if current is not None else SigningKey.Algorithm.RS256
         SigningKey.objects.filter(tenant=tenant, retired_at__lte=now - token_lifetime_max()).delete()
         SigningKey.objects.filter(tenant=tenant, retired_at__isnull=True).update(retired_at=now)
         return signing_key_create(tenant=tenant, algorithm=algorithm)
@@ -119,9 +126,13 @@ def signing_keys_published(*, tenant_id: str, now=None):
     ).order_by("-created_at", "-pk")
 
 
+def _signing_key_newest_active(*, tenant_id: str) -> SigningKey | None:
+    return SigningKey.objects.filter(tenant_id=tenant_id, retired_at__isnull=True).order_by("-created_at", "-pk").first()
+
+
 def signing_key_current(*, tenant_id: str) -> SigningKey:
     """The key that signs the tenant's tokens now (made on first use)."""
-    key = SigningKey.objects.filter(tenant_id=tenant_id, retired_at__isnull=True).order_by("-created_at", "-pk").first()
+    key = _signing_key_newest_active(tenant_id=tenant_id)
     if key is None:
         key = signing_key_create(tenant=Tenant.objects.get(pk=tenant_id))
     return key
@@ -142,6 +153,13 @@ def _private_key(encrypted: str):
 def private_key_reencrypt(key: SigningKey) -> str:
     """The key's private part under the newest ``MFA_ENCRYPTION_KEYS`` key."""
     return encryption.reencrypt(key.private_key_encrypted, purpose=_PURPOSE)
+
+
+def signing_algorithms_published(*, tenant_id: str) -> list[str]:
+    """The algorithms the tenant's tokens may be signed with now: those of its published keys,
+    the current key's first (RS256 for a tenant that has no key yet: its first will be one)."""
+    algorithms = [key.algorithm for key in signing_keys_published(tenant_id=tenant_id)]
+    return list(dict.fromkeys(algorithms)) or [SigningKey.Algorithm.RS256]
 
 
 def jwks(*, tenant_id: str) -> dict:

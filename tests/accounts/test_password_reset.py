@@ -335,3 +335,18 @@ def test_the_reset_gap_is_per_account_and_admin_sends_ignore_it(user, user_facto
     assert password_reset_send(user=user, link_base="http://t/", actor=admin)
     User.objects.filter(pk=user.pk).update(password_reset_sent_at=timezone.now() - timedelta(seconds=61))
     assert password_reset_send(user=user, link_base="http://t/", gap=60)
+
+
+def test_a_forgot_lookup_whose_worker_died_is_run_again_by_the_sweeper(user, tenant, time_machine):
+    from accounts.management.commands.db_worker import SWEPT_TASKS
+    from accounts.notifications import notices_requeue_stale, stale_claim_seconds
+
+    time_machine.move_to(timezone.now(), tick=False)
+    ask(tenant, "alice")
+    DBTaskResult.objects.get(task_path="flows.password.forgot_lookup").claim("killed-worker")
+    assert run_notices() == 0 and not mail.outbox
+    time_machine.shift(timedelta(seconds=stale_claim_seconds() + 1))
+    assert notices_requeue_stale() == 0  # the notices' own sweep leaves it
+    assert notices_requeue_stale(tasks=SWEPT_TASKS) == 1  # the worker's sweep takes it
+    run_notices()
+    assert len(reset_links()) == 1

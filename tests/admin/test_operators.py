@@ -130,3 +130,21 @@ def test_an_operator_still_sees_and_manages_everyone(client_ops, operator, ops_a
     assert response.status_code == HTTPStatus.FOUND
     assert not TOTPDevice.objects.filter(user=other_root).exists()
     assert AuditEvent.objects.filter(user=other_root, actor=operator, kind=AuditEvent.Kind.MFA_RESET).exists()
+
+
+def test_an_object_history_never_names_an_operator(client_ops_admin, ops_admin, carol, operator):
+    """Django's history page lists every admin log entry of the object with the name of whoever
+    made it; an operator's entries are not shown to a tenant admin (the operator does not exist
+    for them), their own are."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    for admin_user, message in ((operator, "Changed by the platform"), (ops_admin, "Changed by the tenant")):
+        LogEntry.objects.log_actions(admin_user.pk, [carol], CHANGE, change_message=message, single_object=True)
+    page = client_ops_admin.get(f"/admin/accounts/user/{carol.pk}/history/")
+    assert page.status_code == HTTPStatus.OK
+    text = page.content.decode()
+    assert "Changed by the tenant" in text and "opsadmin" in text
+    assert "Changed by the platform" not in text and "root" not in text
+    # The operator still sees everything.
+    seen = signed_in_client(operator).get(f"/admin/accounts/user/{carol.pk}/history/").content.decode()
+    assert "Changed by the platform" in seen and "Changed by the tenant" in seen

@@ -43,6 +43,8 @@ def oidc_tenants(main_stack):
     seed(main_stack.env, [
         ["create_tenant", "oidcapp", "--name", "OIDC App"],
         ["create_tenant", "oidcmail", "--name", "OIDC Mail", "--mfa-required"],
+        # The second run's tenant signs with ES256, the option: Authlib validates those ID tokens too.
+        ["rotate_signing_keys", "oidcmail", "--algorithm", "ES256"],
         ["create_user", "oidcapp", "olga", "--email", "olga@example.com", "--password", PASSWORD, "--mfa", "totp"],
         ["create_user", "oidcapp", "oadmin", "--email", "oadmin@example.com", "--password", PASSWORD, "--admin"],
         ["create_user", "oidcmail", "mia", "--email", "mia@example.com", "--password", PASSWORD, "--mfa", "email"],
@@ -146,6 +148,9 @@ def test_authlib_relying_party_for_a_tenant_requiring_email_codes(browser, oidc_
         submit_code(page, mailbox.code_for("mia@example.com", before + 1))
 
     run_relying_party(browser, oidc_tenants, used_secrets, mailbox, tenant="oidcmail", admin="madmin", username="mia", second_factor=email)
+    # The ID token Authlib validated was signed by the tenant's current key: ES256.
+    keys = httpx.get(f"{oidc_tenants.server.url}/tenant/oidcmail/.well-known/jwks.json").json()["keys"]
+    assert (keys[0]["kty"], keys[0]["alg"]) == ("EC", "ES256")
 
 
 def test_discovery_and_jwks_over_http(oidc_tenants):
@@ -154,3 +159,6 @@ def test_discovery_and_jwks_over_http(oidc_tenants):
     assert config["issuer"] == f"{base}/tenant/oidcapp"
     keys = httpx.get(config["jwks_uri"]).json()["keys"]
     assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and "d" not in k for k in keys)
+    assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+    es256 = httpx.get(f"{base}/tenant/oidcmail/.well-known/openid-configuration").json()
+    assert es256["id_token_signing_alg_values_supported"][0] == "ES256"

@@ -76,5 +76,5 @@ def verify_id_token(client, tenant_id: str, token: str, *, audience: str) -> dic
     keys = client.get(f"/tenant/{tenant_id}/.well-known/jwks.json").json()["keys"]
     kid = jwt.get_unverified_header(token)["kid"]
     (key,) = [k for k in keys if k["kid"] == kid]
-    return jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=audience,
+    return jwt.decode(token, jwt.PyJWK(key).key, algorithms=[key["alg"]], audience=audience,
                       issuer=f"http://testserver/tenant/{tenant_id}")

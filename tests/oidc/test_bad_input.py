@@ -58,7 +58,9 @@ def test_unregistered_redirect_uri_is_never_redirected_to(signed_in, rp, redirec
 def test_public_client_without_pkce_gets_an_error_at_its_redirect_uri(signed_in, rp):
     response = signed_in.get(authorize_url("acme", rp.client_id, None))
     assert response.status_code == HTTPStatus.FOUND
-    assert callback_params(response)["error"] == "invalid_request"
+    params = callback_params(response)
+    assert params["error"] == "invalid_request"
+    assert params["iss"] == "http://testserver/tenant/acme" and params["state"] == "st-1"  # RFC 9207: errors name the issuer too
 
 
 def test_plain_pkce_is_refused(signed_in, rp):
@@ -245,7 +247,8 @@ def test_max_age_is_honoured(signed_in, rp, time_machine):
 def test_prompt_none_without_a_session_answers_login_required(client, tenant, rp):
     _v, challenge = pkce_pair()
     response = client.get(authorize_url("acme", rp.client_id, challenge, prompt="none"))
-    assert callback_params(response)["error"] == "login_required"
+    params = callback_params(response)
+    assert params["error"] == "login_required" and params["iss"] == "http://testserver/tenant/acme"
 
 
 def test_nul_characters_are_oauth_errors_not_500s(client, tenant, rp):

@@ -4,6 +4,7 @@ import re
 from http import HTTPStatus
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 
 from accounts.models import MfaMethod
@@ -90,6 +91,7 @@ def test_consent_page_shows_the_client_and_scopes_unless_skipped(client, tenant,
     data = {k: v for k, v in form.items() if v is not None}
     denied = client.post(url, data)
     assert callback_params(denied)["error"] == "access_denied"
+    assert callback_params(denied)["iss"] == "http://testserver/tenant/acme"  # RFC 9207
     allowed = client.post(url, {**data, "allow": "Authorize"})
     assert "code" in callback_params(allowed)
 
@@ -141,3 +143,22 @@ def test_logout_with_an_id_token_signed_before_a_key_rotation(client, tenant, to
 def test_logout_with_a_bad_hint_is_an_error_page(client, tenant, rp, hint):
     response = client.get("/tenant/acme/oauth/logout/", {"id_token_hint": hint or "x", "post_logout_redirect_uri": "https://rp.example/"})
     assert response.status_code == HTTPStatus.BAD_REQUEST and "Location" not in response
+
+
+def test_an_es256_tenant_signs_id_tokens_with_es256_and_its_kid(client, tenant, totp_user, rp):
+    from oauth2_provider.models import get_access_token_model
+
+    from tenants.signing import signing_key_rotate
+
+    key = signing_key_rotate(tenant=tenant, algorithm="ES256")
+    verifier, code = full_sign_in(client, "acme", rp)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    header = jwt.get_unverified_header(body["id_token"])
+    assert header["alg"] == "ES256" and header["kid"] == key.kid
+    claims = verify_id_token(client, "acme", body["id_token"], audience=rp.client_id)
+    assert claims["sub"] == str(totp_user.pk) and claims["amr"] == ["pwd", "otp", "mfa"] and claims["nonce"] == "n-1"
+    # The access token was linked to its ID token, and works; the ID token is a logout hint.
+    assert get_access_token_model().objects.filter(id_token__jti=claims["jti"]).exists()
+    assert client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == HTTPStatus.OK
+    response = client.get("/tenant/acme/oauth/logout/", {"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://rp.example/"})
+    assert response.status_code == HTTPStatus.FOUND and response["Location"] == "https://rp.example/"

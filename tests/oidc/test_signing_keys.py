@@ -22,7 +22,7 @@ def verify_with_jwks(client, tenant_id: str, token: str, *, origin: str = "http:
     kid = jwt.get_unverified_header(token)["kid"]
     matching = [k for k in jwks["keys"] if k["kid"] == kid]
     assert matching, f"kid {kid} not in the JWKS"
-    return jwt.decode(token, jwt.PyJWK(matching[0]).key, algorithms=["RS256"], issuer=f"{origin}/tenant/{tenant_id}")
+    return jwt.decode(token, jwt.PyJWK(matching[0]).key, algorithms=[matching[0]["alg"]], issuer=f"{origin}/tenant/{tenant_id}")
 
 
 def test_api_tokens_verify_with_pyjwt_against_the_jwks_alone(client, totp_user):
@@ -103,3 +103,39 @@ def admin_user_token(user_factory, time_machine):
     time_machine.move_to("2030-05-17 12:00:00Z", tick=False)
     admin = user_factory("root", is_admin=True)
     return admin, access_token(admin)
+
+
+# --- ES256, the option ---------------------------------------------------------------------
+
+def test_a_tenant_can_sign_with_es256_and_keeps_it_across_rotations(client, admin_user_token, time_machine, settings):
+    admin, rs256_token = admin_user_token
+    err = StringIO()
+    call_command("rotate_signing_keys", "acme", "--algorithm", "ES256", stdout=StringIO(), stderr=err)
+    assert "now signs with ES256" in err.getvalue()
+    keys = client.get("/tenant/acme/.well-known/jwks.json").json()["keys"]
+    assert [(k["kty"], k["alg"]) for k in keys] == [("EC", "ES256"), ("RSA", "RS256")]
+    assert keys[0]["crv"] == "P-256" and "d" not in keys[0]
+    discovery = client.get("/tenant/acme/.well-known/openid-configuration").json()
+    assert discovery["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    # New API tokens are ES256 and verify from the JWKS; the RS256 one signed before still works.
+    es256_token = access_token(admin, AMR_OTP)
+    assert jwt.get_unverified_header(es256_token)["alg"] == "ES256"
+    assert verify_with_jwks(client, "acme", es256_token, origin="http://localhost")["sub"] == str(admin.pk)
+    assert call(client, "get", v2("acme", "Settings"), token=es256_token).status_code == HTTPStatus.OK
+    assert call(client, "get", v2("acme", "Settings"), token=rs256_token).status_code == HTTPStatus.OK
+    # A token claiming another algorithm for the ES256 key is refused (only the key's own).
+    header = jwt.get_unverified_header(es256_token)
+    forged = jwt.encode({"sub": str(admin.pk), "iss": "http://localhost/tenant/acme", "iat": 1}, "k" * 32, algorithm="HS256", headers={"kid": header["kid"]})
+    assert_error(call(client, "get", v2("acme", "Settings"), token=forged), 401, "invalid_token")
+    # A plain rotation keeps the tenant's choice; once the RS256 key's tokens expire, it is gone.
+    time_machine.shift(timedelta(seconds=max(settings.REFRESH_TOKEN_SECONDS, settings.ACCESS_TOKEN_SECONDS) + 1))
+    call_command("rotate_signing_keys", "acme", stdout=StringIO(), stderr=StringIO())
+    assert {k.algorithm for k in SigningKey.objects.filter(tenant_id="acme")} == {"ES256"}
+    assert client.get("/tenant/acme/.well-known/openid-configuration").json()["id_token_signing_alg_values_supported"] == ["ES256"]
+
+
+def test_rotate_command_refuses_an_unknown_algorithm(tenant):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("rotate_signing_keys", "acme", "--algorithm", "HS256", stdout=StringIO(), stderr=StringIO())

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError, CommandParser
 
 from accounts.management.base import GatehouseCommand
-from tenants.models import Tenant
+from tenants.models import SigningKey, Tenant
 from tenants.signing import signing_key_rotate, token_lifetime_max
 
 
@@ -13,12 +13,17 @@ class Command(GatehouseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant_id", help="The tenant whose key to rotate.")
+        parser.add_argument(
+            "--algorithm",
+            choices=SigningKey.Algorithm.values,
+            help="The new key's algorithm (RS256 or ES256); by default the one the tenant signs with now (RS256 for a new tenant).",
+        )
 
     def handle(self, *args, **options) -> None:
         tenant = Tenant.objects.filter(pk=options["tenant_id"]).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant_id']!r}.")
-        key = signing_key_rotate(tenant=tenant)
+        key = signing_key_rotate(tenant=tenant, algorithm=options["algorithm"])
         hours = token_lifetime_max().total_seconds() / 3600
-        self.stderr.write(f"Older keys of {tenant.pk} stay published for {hours:g} h (the longest token lifetime).")
+        self.stderr.write(f"{tenant.pk} now signs with {key.algorithm}. Older keys stay published for {hours:g} h (the longest token lifetime).")
         self.stdout.write(key.kid)
