@@ -138,10 +138,10 @@ REDIRECT = "http://127.0.0.1:9/callback"
 
 
 @pytest.fixture(scope="module")
-def relying_party(limited_hosts):
+def relying_party(limited_hosts, used_secrets):
     """A public client of the tenant (no consent page), registered by its admin through the
     Clients API: its client id."""
-    api = Api(limited_hosts[0].url, TENANT)
+    api = Api(limited_hosts[0].url, TENANT, used_secrets)
     try:
         at_fraction(0.1)  # the earlier tests may have spent the budget
         token = api.login("boss")["accessToken"]
@@ -163,9 +163,9 @@ def oauth_clients(limited_hosts):
         client.close()
 
 
-def tokens_for_boss(server, client_id: str) -> dict:
+def tokens_for_boss(server, client_id: str, used_secrets) -> dict:
     """The code flow with PKCE: boss signs in on the page, the authorize endpoint answers with a
-    code, the code is exchanged."""
+    code, the code is exchanged (code and tokens join the leak audit's secrets)."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     page = Browserless(server.url)
@@ -177,10 +177,12 @@ def tokens_for_boss(server, client_id: str) -> dict:
         }))
         assert authorize.status_code == HTTPStatus.FOUND, authorize.text[:300]
         code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
+        used_secrets.add(code, verifier)
         answer = page.http.post(f"/tenant/{TENANT}/oauth/token/", data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier,
         })
         assert answer.status_code == HTTPStatus.OK, answer.text
+        used_secrets.add(answer.json()["access_token"], answer.json()["refresh_token"])
         return answer.json()
     finally:
         page.close()
@@ -190,12 +192,13 @@ def most_in_a_second(times: list[float]) -> int:
     return max(sum(1 for u in times if t <= u < t + 1) for t in times)
 
 
-def test_successful_refreshes_and_userinfo_calls_beyond_the_limit_all_pass_on_both_hosts(limited_hosts, relying_party, oauth_clients):
+def test_successful_refreshes_and_userinfo_calls_beyond_the_limit_all_pass_on_both_hosts(limited_hosts, relying_party, oauth_clients,
+                                                                                          used_secrets):
     """A relying party's server, one address, alternating hosts: refreshes and userinfo calls
     one after another, more than the limit in a second, every one answered; each took its
     count back."""
     at_fraction(0.1)
-    tokens = tokens_for_boss(limited_hosts[0], relying_party)
+    tokens = tokens_for_boss(limited_hosts[0], relying_party, used_secrets)
     for _ in range(3):
         at_fraction(0.1)
         sent, statuses = [], []
@@ -207,6 +210,7 @@ def test_successful_refreshes_and_userinfo_calls_beyond_the_limit_all_pass_on_bo
             statuses.append(refreshed.status_code)
             assert refreshed.status_code == HTTPStatus.OK, refreshed.text
             tokens = refreshed.json()
+            used_secrets.add(tokens["access_token"], tokens["refresh_token"])
             sent.append(time.time())
             info = oauth_clients[(i + 1) % 2].get("userinfo/", headers={"Authorization": f"Bearer {tokens['access_token']}"})
             statuses.append(info.status_code)
