@@ -26,7 +26,7 @@ bucket). So R read at least N + 1: it was refused. Contradiction. The only error
 safe side: a refused call's count is visible to others until it is taken back, and a bucket
 counts whole, so a call may be refused a little early, never let through.
 
-Where only refused calls spend the budget (the OpenID Provider's token, revocation and
+Where only calls that fail spend the budget (the OpenID Provider's token, revocation and
 userinfo endpoints: a relying party's server calls them for all its users from one address),
 a call is still counted before anything is judged, and one that then succeeds takes its count
 back (``client_refund``). The proof holds for the calls that keep their count: read "allowed
@@ -161,7 +161,7 @@ def client_hit(*, request) -> Verdict:
 
 def client_refund(*, verdict: Verdict) -> None:
     """Take back the count of a call that ``client_hit`` allowed and that then succeeded, where
-    only refused calls spend the budget (the rule: this module's docstring). When the cache
+    only calls that fail spend the budget (the rule: this module's docstring). When the cache
     cannot be reached the count stays, which only makes the limit stricter for a while: the
     call has succeeded and is not turned into an error."""
     try:

@@ -200,9 +200,9 @@ def oauth_error_response(error: str, description: str, *, status: int, retry_aft
     return response
 
 
-class RefusedCallsRateLimitMixin:
+class FailedCallsRateLimitMixin:
     """The per-IP limit of the sign-in calls (``accounts.ratelimit``, the same budget as the
-    sign-in pages and API) on a client-to-server endpoint, where only refused calls spend it: a
+    sign-in pages and API) on a client-to-server endpoint, where only calls that fail spend it: a
     relying party's server calls these endpoints for all its users from one address, so
     counting every call would throttle it, while a guesser of codes, secrets or tokens is
     refused on almost every call.
@@ -241,17 +241,17 @@ class RefusedCallsRateLimitMixin:
 # takes its count back only once its tokens are committed.
 @method_decorator([csrf_exempt, never_cache], name="dispatch")
 @method_decorator(transaction.atomic, name="post")
-class TenantTokenView(RefusedCallsRateLimitMixin, TenantOAuthLibMixin, TokenView):
+class TenantTokenView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, TokenView):
     pass
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class TenantRevokeTokenView(RefusedCallsRateLimitMixin, TenantOAuthLibMixin, RevokeTokenView):
+class TenantRevokeTokenView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, RevokeTokenView):
     pass
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class TenantUserInfoView(RefusedCallsRateLimitMixin, TenantOAuthLibMixin, UserInfoView):
+class TenantUserInfoView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, UserInfoView):
     pass
 
 

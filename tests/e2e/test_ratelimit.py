@@ -1,6 +1,6 @@
 """The per-IP limit against the production shape: two gunicorn hosts (2 workers each) on one
 Redis, the sign-in pages and the API spending one budget, and the OpenID Provider's token and
-userinfo endpoints spending it on refused calls only. A per-second rate keeps the test short:
+userinfo endpoints spending it on failed calls only. A per-second rate keeps the test short:
 its window is one second, so "a window straddling the boundary" is a second boundary, where a
 fixed window (one counter per clock second) would hand out a fresh budget."""
 import base64
@@ -132,7 +132,7 @@ def test_parallel_calls_on_both_hosts_never_exceed_the_limit(doors):
     assert 1 <= allowed.count(True) <= LIMIT
 
 
-# --- the OpenID Provider's token and userinfo endpoints: refused calls only ------------------
+# --- the OpenID Provider's token and userinfo endpoints: failed calls only -------------------
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

@@ -1,5 +1,5 @@
 """The per-IP limit on the OpenID Provider's client-to-server endpoints (token, revocation,
-userinfo; ``oidc.views.RefusedCallsRateLimitMixin``): only refused calls spend the budget, the
+userinfo; ``oidc.views.FailedCallsRateLimitMixin``): only failed calls spend the budget, the
 same budget as the sign-in pages and API; over it nothing is judged, so a valid code or token
 is not used up; the cache down is a 503."""
 from datetime import UTC, datetime
