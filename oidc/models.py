@@ -5,7 +5,8 @@ goes through its tenant (``oidc.validators.TenantOAuth2Validator``), so a client
 tenant is unknown to every other. ``Grant`` (an authorization code) also carries how the
 person signed in (``amr``, ``acr``, ``auth_time``) from the authorize request to the ID
 token, and whether the code was used, so a replayed code ends the tokens it minted
-(RFC 6749 §4.1.2).
+(RFC 6749 §4.1.2). The code itself is stored only as a keyed hash (``oidc.fields``): DOT
+stores it in clear, and looks it up with ``filter(code=...)``, which the field hashes too.
 
 These are DOT's public extension points (``OAUTH2_PROVIDER_APPLICATION_MODEL``,
 ``OAUTH2_PROVIDER_GRANT_MODEL``); this app's first migration runs before DOT's.
@@ -18,6 +19,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
+from oidc.fields import KeyedHashField
 from tenants.models import Tenant
 from tenants.signing import jwk_private, private_pem_of, signing_key_current
 
@@ -72,6 +74,10 @@ class Application(AbstractApplication):
 class Grant(AbstractGrant):
     """An authorization code, with the facts of the sign-in that approved it."""
 
+    code = KeyedHashField(
+        purpose="oidc-code", unique=True,
+        help_text=_("A keyed hash of the authorization code; the code itself is never stored."),
+    )
     amr = models.JSONField(
         default=list, blank=True, help_text=_("How the person signed in (RFC 8176), for the ID token's amr.")
     )

@@ -6,6 +6,7 @@ validated by Authlib against the tenant's JWKS, userinfo, refresh, logout."""
 import json
 import threading
 from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -85,6 +86,11 @@ def run_relying_party(browser, stack, used_secrets, mailbox, *, tenant: str, adm
     rp = RelyingParty(issuer=issuer, client_id=client_id, client_secret=client_secret, port=port)
     context = browser.new_context()
     page = context.new_page()
+    # The authorization codes the callback receives: test_leaks looks for them in the servers'
+    # logs and the database dumps (the database holds only their keyed hashes).
+    codes = []
+    page.on("request", lambda request: codes.extend(
+        parse_qs(urlsplit(request.url).query).get("code", []) if request.url.startswith(f"{rp.url}/callback") else []))
     try:
         page.goto(f"{rp.url}/login")
         page.wait_for_url(f"**/tenant/{tenant}/login/**")
@@ -97,6 +103,8 @@ def run_relying_party(browser, stack, used_secrets, mailbox, *, tenant: str, adm
         assert "Photo Album" in page.content() and "See your email address" in page.content()
         page.click("button[name=allow]")
         page.wait_for_url(f"{rp.url}/")
+        assert len(codes) == 1
+        used_secrets.add(*codes)
         claims = rp_json(page)["user"]
         # Authlib validated the ID token against the JWKS (signature, iss, aud, exp, nonce).
         assert claims["iss"] == issuer and claims["aud"] == client_id
