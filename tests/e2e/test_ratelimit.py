@@ -165,7 +165,7 @@ def oauth_clients(limited_hosts):
 
 def tokens_for_boss(server, client_id: str, used_secrets) -> dict:
     """The code flow with PKCE: boss signs in on the page, the authorize endpoint answers with a
-    code, the code is exchanged (the verifier and the tokens join the leak audit's secrets)."""
+    code, the code is exchanged (the code, the verifier and the tokens join the leak audit's secrets)."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     page = Browserless(server.url)
@@ -177,7 +177,7 @@ def tokens_for_boss(server, client_id: str, used_secrets) -> dict:
         }))
         assert authorize.status_code == HTTPStatus.FOUND, authorize.text[:300]
         code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
-        used_secrets.add(verifier)  # not the code: DOT keeps authorization codes as they are (oidc.models.Grant)
+        used_secrets.add(code, verifier)
         answer = page.http.post(f"/tenant/{TENANT}/oauth/token/", data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier,
         })
