@@ -25,6 +25,16 @@ clock just after R but counted just before it, and hosts' clocks that differ by 
 bucket). So R read at least N + 1: it was refused. Contradiction. The only error is on the
 safe side: a refused call's count is visible to others until it is taken back, and a bucket
 counts whole, so a call may be refused a little early, never let through.
+
+Where only calls that fail spend the budget (the OpenID Provider's token, revocation and
+userinfo endpoints: a relying party's server calls them for all its users from one address),
+a call is still counted before anything is judged, and one that then succeeds takes its count
+back (``client_refund``). The proof holds for the calls that keep their count: read "allowed
+calls that keep their count" above, and R still read the N others, counted before it and
+never taken back, so at most N of them fall in any window. A call that is later taken back
+only made others' sums larger while it was in flight: again an early refusal, never one more
+let through. Checking first and counting only the failures would not do: parallel calls would
+all read the same sum and all be judged.
 """
 import logging
 import math
@@ -56,6 +66,10 @@ class RateLimitUnavailable(Exception):
 class Verdict:
     allowed: bool
     retry_after: int = 0  # seconds until a call would be allowed again (refusals only)
+    # Allowed calls only: the counter that holds this call's count, and the moment after which
+    # no window reads it any more (``sliding_window_refund``).
+    bucket: str = ""
+    read_until: float = 0.0
 
 
 def parse_rate(*, rate: str) -> tuple[int, int]:
@@ -92,7 +106,8 @@ def sliding_window_hit(*, cache, key: str, limit: int, duration: int, now: float
     found = cache.get_many([f"{key}_{i}" for i in indexes])
     counts = [int(found.get(f"{key}_{i}", 0)) for i in indexes]
     if sum(counts) <= limit:
-        return Verdict(allowed=True)
+        # Read by calls up to n buckets later, and by a host whose clock is a bucket behind.
+        return Verdict(allowed=True, bucket=f"{key}_{bucket}", read_until=(bucket + n + 2) * width)
     try:
         cache.decr(f"{key}_{bucket}")
     except ValueError:  # the bucket is gone (evicted): nothing left to take back
@@ -106,6 +121,19 @@ def sliding_window_hit(*, cache, key: str, limit: int, duration: int, now: float
         remaining -= count
         ready_at = (index + n + 1) * width
     return Verdict(allowed=False, retry_after=max(math.ceil(ready_at - now), 1))
+
+
+def sliding_window_refund(*, cache, verdict: Verdict, now: float) -> None:
+    """Take back the count of a call that ``sliding_window_hit`` allowed, from the bucket it was
+    counted in. A refused call has nothing to take back (it already did), and a count that no
+    window reads any more needs none: its bucket may have expired, and ``decr`` must not race
+    the expiry and leave a counter without one."""
+    if now >= verdict.read_until:
+        return
+    try:
+        cache.decr(verdict.bucket)
+    except ValueError:  # the bucket is gone (evicted): nothing left to take back
+        pass
 
 
 def client_key(*, request) -> str:
@@ -129,6 +157,17 @@ def client_hit(*, request) -> Verdict:
     except (RedisError, OSError, RateLimitUnavailable) as exc:
         logger.error("rate-limit store unreachable (%s): refusing sign-in calls until it is back", type(exc).__name__)
         raise RateLimitUnavailable() from None
+
+
+def client_refund(*, verdict: Verdict) -> None:
+    """Take back the count of a call that ``client_hit`` allowed and that then succeeded, where
+    only calls that fail spend the budget (the rule: this module's docstring). When the cache
+    cannot be reached the count stays, which only makes the limit stricter for a while: the
+    call has succeeded and is not turned into an error."""
+    try:
+        sliding_window_refund(cache=caches["default"], verdict=verdict, now=time.time())
+    except (RedisError, OSError) as exc:
+        logger.warning("rate-limit store unreachable (%s): a successful call keeps its count", type(exc).__name__)
 
 
 class RateLimitedPostMixin:

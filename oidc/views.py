@@ -11,6 +11,7 @@ small views of our own, because DOT's read the project-wide ``OIDC_RSA_PRIVATE_K
 import base64
 import binascii
 from datetime import datetime, timezone as dt_timezone
+from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from oauth2_provider.views import AuthorizationView, RevokeTokenView, RPInitiate
 from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError, InvalidRequestError
 
 from accounts.audit import RequestContext
+from accounts.ratelimit import UNAVAILABLE_RETRY_AFTER, RateLimitUnavailable, client_hit, client_refund
 from accounts.services import sign_out_record
 from accounts.views import signed_in_here
 from flows.pending import AMR_SESSION_KEY, AUTH_TIME_SESSION_KEY
@@ -192,21 +194,64 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
         return response if context.get("error") else allow_form_action_to(response, context.get("redirect_uri"))
 
 
+def oauth_error_response(error: str, description: str, *, status: int, retry_after: int) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+class FailedCallsRateLimitMixin:
+    """The per-IP limit of the sign-in calls (``accounts.ratelimit``, the same budget as the
+    sign-in pages and API) on a client-to-server endpoint, where only calls that fail spend it: a
+    relying party's server calls these endpoints for all its users from one address, so
+    counting every call would throttle it, while a guesser of codes, secrets or tokens is
+    refused on almost every call.
+
+    Every call counts itself before anything is judged, so parallel calls cannot all slip in
+    under the limit; over it the call is refused with 429 and nothing is judged (no code,
+    secret or token is looked at, so a valid one is not used up). Any answer but a success
+    keeps its count (an OAuth error, a NUL refused by ``TenantOAuthLibMixin``); a success
+    takes it back. With the cache unreachable the call is refused with 503 (fail closed).
+    RFC 6749 has no error code for a rate limit: 429 says ``rate_limited``, as the REST API
+    does, and 503 says ``temporarily_unavailable`` (RFC 6749 §4.1.2.1)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            verdict = client_hit(request=request)
+        except RateLimitUnavailable:
+            return oauth_error_response(
+                "temporarily_unavailable", "The service is briefly unavailable. Try again in a few seconds.",
+                status=HTTPStatus.SERVICE_UNAVAILABLE, retry_after=UNAVAILABLE_RETRY_AFTER,
+            )
+        if not verdict.allowed:
+            return oauth_error_response(
+                "rate_limited", "Too many refused requests from this address. Try again after the time given in Retry-After.",
+                status=HTTPStatus.TOO_MANY_REQUESTS, retry_after=verdict.retry_after,
+            )
+        response = super().dispatch(request, *args, **kwargs)
+        if 200 <= response.status_code < 300:
+            client_refund(verdict=verdict)
+        return response
+
+
 # Client-to-server endpoints: no CSRF (DOT's views are exempt; our mixin's dispatch replaces
-# theirs, so it is said again here). The token request is one transaction: a refresh holds the
-# user's row lock from its judgement to its new tokens (``TenantOAuth2Validator.validate_refresh_token``).
-@method_decorator([csrf_exempt, never_cache, transaction.atomic], name="dispatch")
-class TenantTokenView(TenantOAuthLibMixin, TokenView):
+# theirs, so it is said again here). The token request's judgement and answer are one
+# transaction (``post``, inside the rate limit): a refresh holds the user's row lock from its
+# judgement to its new tokens (``TenantOAuth2Validator.validate_refresh_token``), and a success
+# takes its count back only once its tokens are committed.
+@method_decorator([csrf_exempt, never_cache], name="dispatch")
+@method_decorator(transaction.atomic, name="post")
+class TenantTokenView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, TokenView):
     pass
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class TenantRevokeTokenView(TenantOAuthLibMixin, RevokeTokenView):
+class TenantRevokeTokenView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, RevokeTokenView):
     pass
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class TenantUserInfoView(TenantOAuthLibMixin, UserInfoView):
+class TenantUserInfoView(FailedCallsRateLimitMixin, TenantOAuthLibMixin, UserInfoView):
     pass
 
 

@@ -10,7 +10,7 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from accounts.models import User
-from accounts.ratelimit import client_key, sliding_window_hit
+from accounts.ratelimit import Verdict, client_key, client_refund, sliding_window_hit, sliding_window_refund
 from tests.accounts.flows import choose_url, login_url, setup_url, verify_url
 from tests.api.helpers import assert_error, call, v2
 from tests.conftest import PASSWORD, free_port
@@ -141,6 +141,110 @@ def test_parallel_calls_never_exceed_the_limit_and_leave_only_the_allowed_counte
     # The budget left is exactly what the allowed calls did not use.
     later = [hit(cache, MINUTE + 6.0, limit=5).allowed for _ in range(6)]
     assert later.count(True) == 5 - allowed
+
+
+# --- taking a count back (only refused calls spend the budget: the OpenID Provider's endpoints) ---
+
+
+def refund(cache, verdict, now: float) -> None:
+    sliding_window_refund(cache=cache, verdict=verdict, now=now)
+
+
+def test_a_refund_takes_back_exactly_the_count_of_its_call(store):
+    first, second = hit(store, MINUTE + 10.5), hit(store, MINUTE + 20.5)
+    refund(store, first, MINUTE + 30.0)
+    assert store.get(f"{KEY}_{MINUTE + 10}") == 0 and store.get(f"{KEY}_{MINUTE + 20}") == 1
+    # Limit 3: the call kept and two more.
+    assert [hit(store, MINUTE + 31.0).allowed for _ in range(3)] == [True, True, False]
+
+
+def test_a_refusal_or_a_count_no_window_reads_any_more_is_not_taken_back(store):
+    for _ in range(3):
+        hit(store, MINUTE + 1.5)
+    refused = hit(store, MINUTE + 1.6)
+    assert not refused.allowed
+    refund(store, refused, MINUTE + 2.0)  # it took its own count back already
+    assert store.get(f"{KEY}_{MINUTE + 1}") == 3
+    late = hit(store, MINUTE + 200.5)
+    assert late.allowed
+    # Read by calls up to bucket 260 (and by a host a bucket behind, until second 262).
+    refund(store, late, MINUTE + 262.0)
+    assert store.get(f"{KEY}_{MINUTE + 200}") == 1
+    refund(store, late, MINUTE + 261.9)
+    assert store.get(f"{KEY}_{MINUTE + 200}") == 0
+
+
+def test_calls_that_all_succeed_are_never_refused(store):
+    """A relying party's server: a thousand successful calls in a minute, each taking its
+    count back when it is answered. Not one refused."""
+    for i in range(1000):
+        now = MINUTE + i * 0.06
+        verdict = hit(store, now)
+        assert verdict.allowed, i
+        refund(store, verdict, now + 0.01)
+
+
+@pytest.mark.parametrize(("limit", "duration"), [(3, 1), (5, 60), (7, 3600)], ids=["3/s", "5/min", "7/h"])
+def test_with_refunds_no_window_holds_more_than_the_limit_of_kept_calls(store, limit, duration):
+    """Random calls, each answered some time later, a success (taken back) or a failure (kept),
+    several in flight at once: the calls that keep their count are never more than ``limit``
+    in a window, and failures alone still reach the limit."""
+    rng = random.Random(f"refund {limit}/{duration}")
+    now, kept, in_flight = float(MINUTE), [], []
+    for _ in range(4000):
+        now += rng.choice([0.0, duration / 400, duration / 50, duration / 7, duration * 0.99, duration * 1.7])
+        waiting = []
+        for sent, verdict in in_flight:
+            if rng.random() < 0.5:
+                waiting.append((sent, verdict))
+            elif rng.random() < 0.6:
+                refund(store, verdict, now)
+            else:
+                kept.append(sent)
+        in_flight = waiting
+        verdict = hit(store, now, limit=limit, duration=duration)
+        if verdict.allowed:
+            in_flight.append((now, verdict))
+    kept += [sent for sent, _ in in_flight]
+    assert most_in_any_window(kept, duration) == limit
+
+
+def test_parallel_calls_with_refunds_keep_at_most_the_limit():
+    """Threads on the configured cache (Redis when CACHE_URL names it), half of them succeeding
+    and taking their count back (which frees budget for later ones): at most the limit keep
+    their count, and the counter holds exactly those."""
+    cache = caches["default"]
+    verdicts, lock = [], threading.Lock()
+    barrier = threading.Barrier(16, timeout=30)
+
+    def attempt(succeeds: bool):
+        barrier.wait()
+        verdict = hit(cache, MINUTE + 5.5, limit=5)
+        if verdict.allowed and succeeds:
+            refund(cache, verdict, MINUTE + 5.6)
+        with lock:
+            verdicts.append((verdict.allowed, succeeds))
+
+    threads = [threading.Thread(target=attempt, args=(i % 2 == 0,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(verdicts) == 16
+    kept = verdicts.count((True, False))
+    assert kept <= 5
+    assert cache.get(f"{KEY}_{MINUTE + 5}") == kept
+    later = [hit(cache, MINUTE + 6.0, limit=5).allowed for _ in range(6)]
+    assert later.count(True) == 5 - kept
+
+
+def test_a_refund_with_the_cache_down_keeps_the_count_and_raises_nothing(settings, caplog):
+    """The call has succeeded: the count stays (a stricter limit for a while), one log line."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    client_refund(verdict=Verdict(allowed=True, bucket=f"{KEY}_{MINUTE}", read_until=float("inf")))
+    lines = [r for r in caplog.records if r.name == "accounts.ratelimit"]
+    assert len(lines) == 1 and "keeps its count" in lines[0].getMessage()
 
 
 # --- the pages and the API -----------------------------------------------------------------
