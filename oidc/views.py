@@ -32,7 +32,7 @@ from oauth2_provider.views import AuthorizationView, RevokeTokenView, RPInitiate
 from oauthlib.oauth2.rfc6749.errors import InvalidClientIdError, InvalidRequestError
 
 from accounts.audit import RequestContext
-from accounts.ratelimit import UNAVAILABLE_RETRY_AFTER, RateLimitUnavailable, client_hit, client_refund
+from accounts.ratelimit import RateLimitUnavailable, client_hit, client_refund
 from accounts.services import sign_out_record
 from accounts.views import signed_in_here
 from flows.pending import AMR_SESSION_KEY, AUTH_TIME_SESSION_KEY
@@ -194,12 +194,6 @@ class AuthorizeView(TenantOAuthLibMixin, AuthorizationView):
         return response if context.get("error") else allow_form_action_to(response, context.get("redirect_uri"))
 
 
-def oauth_error_response(error: str, description: str, *, status: int, retry_after: int) -> JsonResponse:
-    response = JsonResponse({"error": error, "error_description": description}, status=status)
-    response["Retry-After"] = str(retry_after)
-    return response
-
-
 class FailedCallsRateLimitMixin:
     """The per-IP limit of the sign-in calls (``accounts.ratelimit``, the same budget as the
     sign-in pages and API) on a client-to-server endpoint, where only calls that fail spend it: a
@@ -211,23 +205,27 @@ class FailedCallsRateLimitMixin:
     under the limit; over it the call is refused with 429 and nothing is judged (no code,
     secret or token is looked at, so a valid one is not used up). Any answer but a success
     keeps its count (an OAuth error, a NUL refused by ``TenantOAuthLibMixin``); a success
-    takes it back. With the cache unreachable the call is refused with 503 (fail closed).
-    RFC 6749 has no error code for a rate limit: 429 says ``rate_limited``, as the REST API
-    does, and 503 says ``temporarily_unavailable`` (RFC 6749 §4.1.2.1)."""
+    takes it back. RFC 6749 has no error code for a rate limit: 429 says ``rate_limited``, as
+    the REST API does.
+
+    With the cache unreachable the call is judged without the limit (where the sign-in pages
+    fail closed): nothing judged here can be guessed (random codes bound to a PKCE verifier or
+    a client secret, random tokens), so refusing would only stop every relying party's
+    refreshes and userinfo calls for the outage, which the REST API's refresh outlives too.
+    New sign-ins still wait for the cache: they go through the sign-in pages."""
 
     def dispatch(self, request, *args, **kwargs):
         try:
             verdict = client_hit(request=request)
-        except RateLimitUnavailable:
-            return oauth_error_response(
-                "temporarily_unavailable", "The service is briefly unavailable. Try again in a few seconds.",
-                status=HTTPStatus.SERVICE_UNAVAILABLE, retry_after=UNAVAILABLE_RETRY_AFTER,
-            )
+        except RateLimitUnavailable:  # logged by client_hit
+            return super().dispatch(request, *args, **kwargs)
         if not verdict.allowed:
-            return oauth_error_response(
-                "rate_limited", "Too many refused requests from this address. Try again after the time given in Retry-After.",
-                status=HTTPStatus.TOO_MANY_REQUESTS, retry_after=verdict.retry_after,
-            )
+            response = JsonResponse({
+                "error": "rate_limited",
+                "error_description": "Too many refused requests from this address. Try again after the time given in Retry-After.",
+            }, status=HTTPStatus.TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(verdict.retry_after)
+            return response
         response = super().dispatch(request, *args, **kwargs)
         if 200 <= response.status_code < 300:
             client_refund(verdict=verdict)
