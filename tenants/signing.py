@@ -1,8 +1,9 @@
 """A tenant's signing keys: the one home of how Gatehouse signs and verifies its JWTs.
 
 Each tenant has its own asymmetric key pair, RS256 unless the tenant chose ES256 at a
-rotation (``rotate_signing_keys TENANT_ID --algorithm ES256``); the private key is encrypted at rest (``tenants.encryption``), the public key is published in
-the tenant's JWKS. Every JWT of a tenant — the REST API's access and refresh tokens here,
+rotation (``rotate_signing_keys TENANT_ID --algorithm ES256``); the private key is
+encrypted at rest (``tenants.encryption``), the public key is published in the tenant's
+JWKS. Every JWT of a tenant — the REST API's access and refresh tokens here,
 the OpenID Connect ID tokens through ``oidc`` — is signed with the tenant's newest active
 key, with ``kid`` (the key's RFC 7638 thumbprint) in the header and ``iss`` in the claims.
 
