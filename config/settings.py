@@ -286,6 +286,8 @@ SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "oauth2_provider.W005", "oaut
 # (Discovery and the JWKS are public: they answer "Access-Control-Allow-Origin: *" themselves.)
 CORS_URLS_REGEX = r"^/tenant/[a-z0-9-]+/(v2/|oauth/(token|userinfo|revoke)/)"
 CORS_ALLOW_CREDENTIALS = False
+# A browser app may read how long to wait after a 429 or a 503 (not readable cross-origin otherwise).
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 CORS_PREFLIGHT_MAX_AGE = 600
 # --- end of OpenID Connect provider and CORS ---
 

@@ -30,6 +30,8 @@ def test_actual_request_from_an_allowed_origin_gets_the_header(client, rp):
     assert response["Access-Control-Allow-Origin"] == "https://rp.example"
     response = client.post("/tenant/acme/oauth/token/", {"grant_type": "authorization_code", "code": "x", "client_id": rp.client_id}, HTTP_ORIGIN="https://rp.example")
     assert response["Access-Control-Allow-Origin"] == "https://rp.example"
+    # A browser app may read Retry-After on a 429 or a 503.
+    assert response["Access-Control-Expose-Headers"] == "Retry-After"
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://rp.example", "https://rp.example.evil", "null"])
