@@ -49,9 +49,26 @@ def test_create_tenant_with_policy_options(db):
     )
 
 
+def test_create_tenant_takes_every_policy_field(db):
+    run("create_tenant", "hooli", "--name", "Hooli", "--email-code-ttl-seconds", "120", "--email-resend-seconds", "30",
+        "--remember-device-days", "7", "--password-min-length", "12", "--password-reset-ttl-seconds", "600",
+        "--allowed-methods", "totp,webauthn", "--issuer", "Hooli SSO", "--default-language", "de")
+    tenant = Tenant.objects.get(pk="hooli")
+    assert (tenant.email_code_ttl_seconds, tenant.email_resend_seconds, tenant.remember_device_days, tenant.password_min_length,
+            tenant.password_reset_ttl_seconds, tenant.allowed_methods, tenant.issuer, tenant.default_language) == (
+        120, 30, 7, 12, 600, ["totp", "webauthn"], "Hooli SSO", "de"
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [
+        ["ok-id", "--name", "X", "--allowed-methods", "totp,sms"],
+        ["ok-id", "--name", "X", "--allowed-methods", ","],
+        ["ok-id", "--name", "X", "--issuer", "Bad: colon"],
+        ["ok-id", "--name", "X", "--default-language", "fr"],
+        ["ok-id", "--name", "X", "--password-min-length", "7"],
+        ["ok-id", "--name", "X", "--email-code-ttl-seconds", "601"],
         ["Bad_ID", "--name", "X"],
         ["-leading", "--name", "X"],
         ["a", "--name", "X"],  # too short

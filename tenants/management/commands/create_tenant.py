@@ -3,7 +3,7 @@ import argparse
 from django.core.management.base import CommandParser
 
 from accounts.management.base import GatehouseCommand
-from tenants.models import policy_bounds
+from tenants.models import Tenant, policy_bounds
 from tenants.services import tenant_create
 
 
@@ -24,28 +24,33 @@ def bounded(field_name: str):
     return parse
 
 
+def method_list(value: str) -> list[str]:
+    """``totp,email`` → ``["totp", "email"]`` (the model says which are allowed)."""
+    return [method.strip() for method in value.split(",") if method.strip()]
+
+
+# The whole-number policy fields, each an option named after it (--mfa-max-attempts, …).
+BOUNDED_FIELDS = (
+    "mfa_max_attempts", "password_max_attempts", "lockout_seconds", "email_code_ttl_seconds", "email_resend_seconds",
+    "remember_device_days", "password_min_length", "password_reset_ttl_seconds",
+)
+
+
 class Command(GatehouseCommand):
-    help = "Create a tenant. Prints the tenant id on the last line."
+    help = "Create a tenant. Prints the tenant id on the last line. A policy option left out takes the default."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant_id", help="Slug: lowercase letters, digits and hyphens, 2–63 characters.")
         parser.add_argument("--name", required=True, help="Display name.")
-        for option, field, meaning in (
-            ("--mfa-max-attempts", "mfa_max_attempts", "Failed codes before lockout"),
-            ("--password-max-attempts", "password_max_attempts", "Failed passwords before lockout"),
-            ("--lockout-seconds", "lockout_seconds", "Lockout period in seconds"),
-        ):
-            bounds = policy_bounds(field)
-            parser.add_argument(option, type=bounded(field), help=f"{meaning} ({bounds['min_value']}–{bounds['max_value']}).")
+        for field in BOUNDED_FIELDS:
+            parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=bounded(field), help=str(Tenant._meta.get_field(field).help_text))
         parser.add_argument("--mfa-required", action="store_true", default=None, help="Users without MFA must set one up.")
+        parser.add_argument("--allowed-methods", type=method_list, help="Comma-separated: totp, email, webauthn.")
+        parser.add_argument("--issuer", help=str(Tenant._meta.get_field("issuer").help_text))
+        parser.add_argument("--default-language", choices=[code for code, _name in Tenant._meta.get_field("default_language").choices],
+                            help="The pages' and mails' language when the browser asks for none we have.")
 
     def handle(self, *args, **options) -> None:
-        tenant = tenant_create(
-            tenant_id=options["tenant_id"],
-            name=options["name"],
-            mfa_max_attempts=options["mfa_max_attempts"],
-            password_max_attempts=options["password_max_attempts"],
-            lockout_seconds=options["lockout_seconds"],
-            mfa_required=options["mfa_required"],
-        )
+        policy = {field: options[field] for field in (*BOUNDED_FIELDS, "mfa_required", "allowed_methods", "issuer", "default_language")}
+        tenant = tenant_create(tenant_id=options["tenant_id"], name=options["name"], **policy)
         self.stdout.write(tenant.id)
