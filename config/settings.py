@@ -258,6 +258,10 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
     "ALLOWED_SCHEMES": ["https", "http"],
+    # Access tokens are JWTs signed with the tenant's key (RFC 9068, oidc.tokens, given to each
+    # request's server by oidc.views); refresh tokens stay random strings (without this,
+    # oauthlib would make them with the access tokens' generator too).
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_SECONDS,
     "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_SECONDS,
     "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,

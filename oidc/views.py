@@ -37,6 +37,7 @@ from accounts.services import sign_out_record
 from accounts.views import signed_in_here
 from flows.pending import AMR_SESSION_KEY, AUTH_TIME_SESSION_KEY
 from oidc.selectors import client_get_or_none
+from oidc.tokens import access_token_generator
 from oidc.validators import TenantOAuth2Validator
 from tenants.mixins import TenantMixin
 from tenants.signing import InvalidJWT, issuer_url, jwks, jwt_signed_claims, signing_algorithms_published, signing_key_current
@@ -87,8 +88,9 @@ def carries_nul(request) -> bool:
 
 class TenantOAuthLibMixin(TenantMixin):
     """``self.tenant`` from the URL (404 when unknown) and DOT's server with a validator of
-    that tenant, made for this request. A request carrying a NUL character is refused with
-    the OAuth ``invalid_request`` error before DOT sees it."""
+    that tenant and a generator of its access tokens (``oidc.tokens``), made for this
+    request. A request carrying a NUL character is refused with the OAuth
+    ``invalid_request`` error before DOT sees it."""
 
     def dispatch(self, request, *args, **kwargs):
         if carries_nul(request):
@@ -100,7 +102,8 @@ class TenantOAuthLibMixin(TenantMixin):
 
     def get_oauthlib_core(self):
         validator = TenantOAuth2Validator(tenant=self.tenant, http_request=self.request)
-        server = self.get_server_class()(validator, **oauth2_settings.server_kwargs)
+        token_generator = access_token_generator(tenant_id=self.tenant.pk, issuer=tenant_issuer(self.request, self.tenant.pk))
+        server = self.get_server_class()(validator, **{**oauth2_settings.server_kwargs, "token_generator": token_generator})
         return self.get_oauthlib_backend_class()(server)
 
 

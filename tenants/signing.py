@@ -175,11 +175,11 @@ def issuer_url(*, origin: str, tenant_id: str) -> str:
     return f"{origin.rstrip('/')}/tenant/{tenant_id}"
 
 
-def jwt_sign(*, tenant_id: str, claims: dict) -> str:
-    """``claims`` signed with the tenant's current key, ``kid`` in the header."""
+def jwt_sign(*, tenant_id: str, claims: dict, typ: str = "JWT") -> str:
+    """``claims`` signed with the tenant's current key, ``kid`` and ``typ`` in the header."""
     key = signing_key_current(tenant_id=tenant_id)
     return jwt.encode(
-        claims, _private_key(key.private_key_encrypted), algorithm=key.algorithm, headers={"kid": key.kid, "typ": "JWT"}
+        claims, _private_key(key.private_key_encrypted), algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ}
     )
 
 

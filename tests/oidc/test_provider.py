@@ -162,3 +162,28 @@ def test_an_es256_tenant_signs_id_tokens_with_es256_and_its_kid(client, tenant, 
     assert client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == HTTPStatus.OK
     response = client.get("/tenant/acme/oauth/logout/", {"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://rp.example/"})
     assert response.status_code == HTTPStatus.FOUND and response["Location"] == "https://rp.example/"
+
+
+def test_access_tokens_are_rfc9068_jwts_an_api_checks_with_the_jwks(client, tenant, totp_user, rp, settings):
+    """A relying party's own API checks the access token with the JWKS alone (typ at+jwt, the
+    tenant's issuer, the client as audience); Gatehouse itself still judges it by its stored
+    checksum, so a revoked one is refused at userinfo at once."""
+    from tests.api.helpers import call, v2
+
+    verifier, code = full_sign_in(client, "acme", rp)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    token = body["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == "at+jwt" and header["kid"]
+    claims = verify_id_token(client, "acme", token, audience=rp.client_id)  # the same check: JWKS, kid, iss, aud
+    assert claims["sub"] == str(totp_user.pk) and claims["client_id"] == rp.client_id
+    assert claims["scope"] == "openid profile email" and claims["exp"] - claims["iat"] == settings.ACCESS_TOKEN_SECONDS
+    assert "." not in body["refresh_token"]  # refresh tokens stay random strings
+    # Not a token of the REST API, and refreshing gives a new one.
+    assert call(client, "get", v2("acme", "Me"), token=token).status_code == HTTPStatus.UNAUTHORIZED
+    refreshed = client.post("/tenant/acme/oauth/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": rp.client_id}).json()
+    newer = verify_id_token(client, "acme", refreshed["access_token"], audience=rp.client_id)
+    assert newer["jti"] != claims["jti"] and newer["sub"] == claims["sub"]
+    # Revoked: the JWT still verifies elsewhere until it expires, but Gatehouse refuses it now.
+    assert client.post("/tenant/acme/oauth/revoke/", {"token": refreshed["access_token"], "client_id": rp.client_id}).status_code == HTTPStatus.OK
+    assert client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {refreshed['access_token']}").status_code == HTTPStatus.UNAUTHORIZED
