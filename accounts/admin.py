@@ -327,7 +327,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         "failed_password_count",
         "failed_code_count",
     )
-    readonly_fields = ("id", "tenant", "password_link", *mfa_status_fields, "is_staff", "last_login", "created_at")
+    readonly_fields = ("id", "tenant", "email_verified_at", "password_link", *mfa_status_fields, "is_staff", "last_login", "created_at")
 
     # The queryset, scoped to the tenant by the mixin and to the users the admin may see by
     # ``users_seen_by``, is what every user page reads: the list and its search, filters and
@@ -348,7 +348,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
             )
         roles = ("is_active", "is_tenant_admin", *(("is_superuser",) if operator else ()), "is_staff")
         return (
-            (None, {"fields": ("username", "email", "tenant", "id", "password_link")}),
+            (None, {"fields": ("username", "email", "email_verified_at", "tenant", "id", "password_link")}),
             ("Second factor", {"fields": ("mfa_method", *self.mfa_status_fields)}),
             ("Roles", {"fields": roles}),
             ("Dates", {"fields": ("created_at", "last_login")}),

@@ -104,6 +104,16 @@ class User(AbstractBaseUser, PermissionsMixin, LockoutState):
         ),
     )
 
+    email_verified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "When this person last showed they read mail at this address: an emailed code or a "
+            "password reset link used. Emptied when the address changes. Sign-in for other apps "
+            "(OpenID Connect) reports the address as verified only when this is set."
+        ),
+    )
+
     password_reset_sent_at = models.DateTimeField(
         null=True,
         blank=True,

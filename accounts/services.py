@@ -131,6 +131,9 @@ def user_update(
         changes["username"] = _validate_username(changes["username"])
     if "email" in changes:
         changes["email"] = _validate_email(changes["email"])
+        # Compared with the stored address: the admin's form has already set the new one on ``user``.
+        if User.objects.filter(pk=user.pk).exclude(email=changes["email"]).exists():
+            changes["email_verified_at"] = None  # nobody has read mail at the new address yet
     if "mfa_method" in changes and changes["mfa_method"] not in MfaMethod.values:
         raise ValidationError({"mfa_method": _("Choose one of: %(methods)s.") % {"methods": ", ".join(MfaMethod.values)}})
     if "mfa_method" in changes and changes["mfa_method"] != user.mfa_method and not _method_allowed(user.tenant, changes["mfa_method"]):
@@ -214,6 +217,15 @@ def password_change(
     )
 
 
+def email_verified_mark(*, user: User) -> None:
+    """``user`` just used something mailed to their address (an emailed code, a reset link):
+    the address is verified (``User.email_verified_at``), unless it changed meanwhile."""
+    if user.email and user.email_verified_at is None:
+        now = timezone.now()
+        User.objects.filter(pk=user.pk, email=user.email).update(email_verified_at=now)
+        user.email_verified_at = now
+
+
 def password_reset(*, tenant, token: str, new_password: str, ctx: RequestContext | None = None) -> User:
     """Set a new password with a reset link's token. The token is judged first (a bad one is
     ``InvalidResetToken`` whatever the password), then the rules, then the token again under
@@ -235,6 +247,7 @@ def password_reset(*, tenant, token: str, new_password: str, ctx: RequestContext
             raise InvalidResetToken()
         _password_replace(user=locked, password=new_password, kind=Kind.PASSWORD_RESET, notice="password_reset_done", ctx=ctx)
         lockout.password_lock_lift(model=User, pk=locked.pk, code_limit=tenant.mfa_max_attempts)
+        email_verified_mark(user=locked)  # the link was mailed to this address (its token is bound to it)
     return locked
 
 

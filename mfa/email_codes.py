@@ -30,7 +30,8 @@ def mask_email(email: str) -> str:
 
 
 def _hash(user: User, code: str) -> str:
-    return crypto.keyed_hash(f"{user.pk}:{code}", purpose="email-code")
+    # Bound to the address too: a code mailed before the address changed no longer works.
+    return crypto.keyed_hash(f"{user.pk}:{user.email}:{code}", purpose="email-code")
 
 
 def email_code_send(*, user: User) -> dict:

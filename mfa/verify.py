@@ -16,6 +16,7 @@ from accounts.audit import RequestContext, audit_record
 from accounts.errors import AuthFailure, CodeAlreadyUsed, InvalidCode, InvalidMfaToken, LockedOut
 from accounts.models import AuditEvent, MfaMethod, User
 from accounts.notifications import notify_user
+from accounts.services import email_verified_mark
 from accounts.tokens import AMR_OTP, AMR_PASSKEY, AMR_RECOVERY
 from mfa import crypto, recovery, totp
 from mfa.email_codes import email_code_use
@@ -149,6 +150,7 @@ def _judge(user: User, method: str, raw: str, *, enroll: str, unix_time: float, 
         return None
     if method == MfaMethod.EMAIL:
         if code is not None and email_code_use(user=user, code=code):
+            email_verified_mark(user=user)
             if enroll:
                 _method_use(user, MfaMethod.EMAIL)
                 audit_record(kind=Kind.FACTOR_SETUP, tenant_id=user.tenant_id, user=user, ctx=ctx)

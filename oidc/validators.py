@@ -122,7 +122,7 @@ class TenantOAuth2Validator(OAuth2Validator):
         return {
             "preferred_username": user.username,
             "email": user.email,
-            "email_verified": False,
+            "email_verified": user.email_verified_at is not None,
         }
 
     def get_id_token_dictionary(self, token, token_handler, request):

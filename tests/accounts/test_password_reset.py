@@ -145,6 +145,7 @@ def test_reset_sets_the_password_once_and_ends_everything(user, tenant):
     chain.refresh_from_db()
     assert chain.revoked_at is not None
     assert user.last_login is None  # nobody was signed in
+    assert user.email_verified_at is not None  # the link was read at the address
     assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.PASSWORD_RESET, ip="203.0.113.7").count() == 1
     with pytest.raises(InvalidResetToken):  # single use
         password_reset(tenant=tenant, token=token, new_password="Yet-Another-Pass-88")

@@ -110,3 +110,24 @@ def test_user_set_password_validates_and_audits(user):
 def test_user_delete(user):
     user_delete(user=user)
     assert not User.objects.exists()
+
+
+def test_a_verified_address_stays_verified_until_it_changes(user):
+    from accounts.services import email_verified_mark
+
+    email_verified_mark(user=user)
+    verified_at = User.objects.get(pk=user.pk).email_verified_at
+    assert verified_at is not None
+    user_update(user=user, email=user.email, username=user.username)  # a PUT naming the same address
+    assert User.objects.get(pk=user.pk).email_verified_at == verified_at
+    user_update(user=user, email="moved@example.com")
+    assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+def test_mail_read_at_an_address_since_replaced_verifies_nothing(user):
+    from accounts.services import email_verified_mark
+
+    read_at_old_address = User.objects.get(pk=user.pk)
+    user_update(user=user, email="moved@example.com")
+    email_verified_mark(user=read_at_old_address)
+    assert User.objects.get(pk=user.pk).email_verified_at is None

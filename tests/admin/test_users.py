@@ -187,11 +187,15 @@ def test_operator_creates_a_user_in_any_tenant(client_ops, tenant_b):
 
 
 def test_change_user_fields(client_a, user_factory):
+    from django.utils import timezone
+
     eve = user_factory("eve")
+    User.objects.filter(pk=eve.pk).update(email_verified_at=timezone.now())
     data = {"username": "Eve2", "email": "eve2@example.com", "mfa_method": "email", "is_active": "on", "is_tenant_admin": "on"}
     assert client_a.post(f"/admin/accounts/user/{eve.pk}/change/", data).status_code == HTTPStatus.FOUND
     eve.refresh_from_db()
     assert (eve.username, eve.email, eve.mfa_method, eve.is_tenant_admin, eve.is_staff) == ("eve2", "eve2@example.com", "email", True, True)
+    assert eve.email_verified_at is None  # a new address is not verified
     user_factory("taken")
     response = client_a.post(f"/admin/accounts/user/{eve.pk}/change/", {**data, "username": "Taken"})
     assert add_form_codes(response, "username") == ["username_taken"]

@@ -9,7 +9,7 @@ from accounts.models import AuditEvent, MfaMethod
 from accounts.tokens import AMR_OTP
 from mfa import crypto
 from mfa.models import EmailCode
-from mfa.email_codes import email_code_send, mask_email
+from mfa.email_codes import email_code_send, email_code_use, mask_email
 from mfa.verify import code_verify
 from tests.conftest import free_port, freeze_at, run_notices
 from tests.accounts.flows import (
@@ -57,7 +57,7 @@ def test_the_code_is_stored_only_as_a_keyed_hash(emailer, smtp_server, frozen):
     sent = code_from_mail(smtp_server.messages[0])
     row = EmailCode.objects.get(user=emailer)
     assert sent not in row.code_hash
-    assert row.code_hash == crypto.keyed_hash(f"{emailer.pk}:{sent}", purpose="email-code")
+    assert row.code_hash == crypto.keyed_hash(f"{emailer.pk}:{emailer.email}:{sent}", purpose="email-code")  # bound to the address too
     assert (row.expires_at - row.created_at).total_seconds() == 300
 
 
@@ -274,3 +274,16 @@ def test_wrong_emailed_codes_lock_the_account(client, user_factory, tenant_facto
     # The lock notice went through the same SMTP server.
     run_notices()
     assert any("locked" in m["Subject"] for m in smtp_server.messages)
+
+
+def test_a_code_mailed_before_the_address_changed_no_longer_works(emailer, smtp_server, frozen):
+    """The code was read at the old address: after the change it proves nothing about the new
+    one, so it is refused, and the new address stays unverified."""
+    from accounts.services import user_update
+
+    email_code_send(user=emailer)
+    sent = code_from_mail(smtp_server.messages[0])
+    user_update(user=emailer, email="elsewhere@example.com")
+    emailer.refresh_from_db()
+    assert email_code_use(user=emailer, code=sent) is False
+    assert emailer.email_verified_at is None

@@ -114,8 +114,17 @@ def test_email_code_user_signs_in_through_the_email_step(client, tenant, email_u
     response = client.post(verify_url("acme"), {"code": code})
     assert response["Location"] == url
     code = callback_params(client.get(url))["code"]
-    claims = verify_id_token(client, "acme", exchange(client, "acme", rp.client_id, code, verifier).json()["id_token"], audience=rp.client_id)
+    body = exchange(client, "acme", rp.client_id, code, verifier).json()
+    claims = verify_id_token(client, "acme", body["id_token"], audience=rp.client_id)
     assert claims["amr"] == ["pwd", "otp", "mfa"]
+    # The emailed code showed the person reads mail at the address: it is verified, until it changes.
+    assert claims["email_verified"] is True
+    userinfo = lambda: client.get("/tenant/acme/oauth/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()  # noqa: E731
+    assert userinfo()["email_verified"] is True
+    from accounts.services import user_update
+
+    user_update(user=email_user, email="new-address@example.com")
+    assert userinfo() == {**userinfo(), "email": "new-address@example.com", "email_verified": False}
 
 
 def test_an_mfa_reset_ends_the_providers_tokens(client, tenant, totp_user, rp):
