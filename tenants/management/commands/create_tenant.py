@@ -3,8 +3,8 @@ import argparse
 from django.core.management.base import CommandParser
 
 from accounts.management.base import GatehouseCommand
-from tenants.models import Tenant, policy_bounds
-from tenants.services import tenant_create
+from tenants.models import SECOND_FACTORS, Tenant, policy_bounds
+from tenants.services import POLICY_FIELDS, tenant_create
 
 
 def bounded(field_name: str):
@@ -45,12 +45,12 @@ class Command(GatehouseCommand):
         for field in BOUNDED_FIELDS:
             parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=bounded(field), help=str(Tenant._meta.get_field(field).help_text))
         parser.add_argument("--mfa-required", action="store_true", default=None, help="Users without MFA must set one up.")
-        parser.add_argument("--allowed-methods", type=method_list, help="Comma-separated: totp, email, webauthn.")
+        parser.add_argument("--allowed-methods", type=method_list, help=f"Comma-separated: {', '.join(SECOND_FACTORS)}.")
         parser.add_argument("--issuer", help=str(Tenant._meta.get_field("issuer").help_text))
-        parser.add_argument("--default-language", choices=[code for code, _name in Tenant._meta.get_field("default_language").choices],
-                            help="The pages' and mails' language when the browser asks for none we have.")
+        language = Tenant._meta.get_field("default_language")
+        parser.add_argument("--default-language", choices=[code for code, _name in language.choices], help=str(language.help_text))
 
     def handle(self, *args, **options) -> None:
-        policy = {field: options[field] for field in (*BOUNDED_FIELDS, "mfa_required", "allowed_methods", "issuer", "default_language")}
+        policy = {field: options[field] for field in POLICY_FIELDS}  # an option for each (add_arguments)
         tenant = tenant_create(tenant_id=options["tenant_id"], name=options["name"], **policy)
         self.stdout.write(tenant.id)
