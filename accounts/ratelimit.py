@@ -101,17 +101,15 @@ def sliding_window_hit(*, cache, key: str, limit: int, duration: int, now: float
     # A bucket is read until n buckets after it, and written a little after its own end by a
     # host whose clock is behind: it must outlive both.
     ttl = math.ceil((n + 2) * width) + 1
-    _count(cache=cache, key=f"{key}_{bucket}", ttl=ttl)
+    counter = f"{key}_{bucket}"
+    _count(cache=cache, key=counter, ttl=ttl)
     indexes = range(bucket - n, bucket + 2)
     found = cache.get_many([f"{key}_{i}" for i in indexes])
     counts = [int(found.get(f"{key}_{i}", 0)) for i in indexes]
     if sum(counts) <= limit:
         # Read by calls up to n buckets later, and by a host whose clock is a bucket behind.
-        return Verdict(allowed=True, bucket=f"{key}_{bucket}", read_until=(bucket + n + 2) * width)
-    try:
-        cache.decr(f"{key}_{bucket}")
-    except ValueError:  # the bucket is gone (evicted): nothing left to take back
-        pass
+        return Verdict(allowed=True, bucket=counter, read_until=(bucket + n + 2) * width)
+    _uncount(cache=cache, bucket=counter)
     # Seconds until enough of the oldest counted buckets leave the window for one more call.
     remaining = sum(counts) - 1
     ready_at = now
@@ -128,10 +126,14 @@ def sliding_window_refund(*, cache, verdict: Verdict, now: float) -> None:
     counted in. A refused call has nothing to take back (it already did), and a count that no
     window reads any more needs none: its bucket may have expired, and ``decr`` must not race
     the expiry and leave a counter without one."""
-    if now >= verdict.read_until:
-        return
+    if now < verdict.read_until:
+        _uncount(cache=cache, bucket=verdict.bucket)
+
+
+def _uncount(*, cache, bucket: str) -> None:
+    """Take one call's count back from ``bucket``."""
     try:
-        cache.decr(verdict.bucket)
+        cache.decr(bucket)
     except ValueError:  # the bucket is gone (evicted): nothing left to take back
         pass
 
