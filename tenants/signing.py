@@ -34,6 +34,8 @@ from tenants import encryption
 from tenants.models import SigningKey, Tenant
 
 _PURPOSE = b"gatehouse-signing-key"
+# A new tenant's first key, and a rotation's when the tenant has no key yet.
+DEFAULT_ALGORITHM = SigningKey.Algorithm.RS256
 # A JWT longer than this is refused before it is parsed.
 MAX_TOKEN_LENGTH = 8192
 
@@ -88,7 +90,7 @@ def token_lifetime_max() -> timedelta:
     )
 
 
-def signing_key_create(*, tenant: Tenant, algorithm: str = SigningKey.Algorithm.RS256) -> SigningKey:
+def signing_key_create(*, tenant: Tenant, algorithm: str = DEFAULT_ALGORITHM) -> SigningKey:
     """A new active key for ``tenant`` (the others stay as they are)."""
     private_pem = private_key_generate(algorithm)
     kid, public = public_jwk_of(private_pem, algorithm=algorithm)
@@ -112,7 +114,7 @@ def signing_key_rotate(*, tenant: Tenant, algorithm: str | None = None) -> Signi
         list(Tenant.objects.select_for_update().filter(pk=tenant.pk))  # one rotation of a tenant at a time
         if algorithm is None:
             current = _signing_key_newest_active(tenant_id=tenant.pk)
-            algorithm = current.algorithm if current is not None else SigningKey.Algorithm.RS256
+            algorithm = current.algorithm if current is not None else DEFAULT_ALGORITHM
         SigningKey.objects.filter(tenant=tenant, retired_at__lte=now - token_lifetime_max()).delete()
         SigningKey.objects.filter(tenant=tenant, retired_at__isnull=True).update(retired_at=now)
         return signing_key_create(tenant=tenant, algorithm=algorithm)
@@ -158,9 +160,9 @@ def private_key_reencrypt(key: SigningKey) -> str:
 
 def signing_algorithms_published(*, tenant_id: str) -> list[str]:
     """The algorithms the tenant's tokens may be signed with now: those of its published keys,
-    the current key's first (RS256 for a tenant that has no key yet: its first will be one)."""
+    the current key's first (``DEFAULT_ALGORITHM`` for a tenant that has no key yet: its first will be one)."""
     algorithms = [key.algorithm for key in signing_keys_published(tenant_id=tenant_id)]
-    return list(dict.fromkeys(algorithms)) or [SigningKey.Algorithm.RS256]
+    return list(dict.fromkeys(algorithms)) or [DEFAULT_ALGORITHM]
 
 
 def jwks(*, tenant_id: str) -> dict:
